@@ -1,0 +1,269 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Config is every tunable of the daemon. The zero value is not useful; start from Default.
+type Config struct {
+	// Listen is where TLS clients connect: "tls:IP:PORT", repeatable; IPv6 as "tls:[::1]:5061".
+	// Default: tls:127.0.0.1:5061.
+	Listen []Endpoint
+	// Loops is the number of event loops; 0 means one per CPU. Default 0. At most 256 (gnet's cap).
+	Loops int
+	// ReusePort sets SO_REUSEPORT on the listeners so several tlsmux processes can share a port
+	// (each loop then accepts on its own socket). Default false.
+	ReusePort bool
+	// MaxConnections caps client connections per process; new ones beyond it are closed on
+	// accept and counted. Default 100000.
+	MaxConnections int
+
+	// Backend is the SIP core that receives the clear text: "tcp:IP:PORT". Default tcp:127.0.0.1:5060.
+	Backend Endpoint
+	// ProxyProtocol is the header sent first on each backend connection: none, v1 or v2. Default none.
+	ProxyProtocol string
+
+	TLS      TLS
+	Timeouts Timeouts
+	Queues   Queues
+
+	// LogLevel is debug, info, warn or error, or a Kamailio tls_log / debug number
+	// (-1 error, 0 warn, 1-2 info, 3 debug). Default info.
+	LogLevel string
+}
+
+// TLS is the default server profile, named after the Kamailio tls module parameters.
+type TLS struct {
+	Certificate        string // PEM file; empty: a throwaway self-signed ECDSA P-256 certificate
+	PrivateKey         string // PEM file; empty: the key is read from Certificate
+	CAList             string // PEM file of CAs trusted for client certificates
+	VerifyCertificate  bool   // verify client certificates that are presented. Default false
+	RequireCertificate bool   // require a client certificate. Default false
+	VerifyDepth        int    // maximum intermediate certificates in a client chain. Default 9
+	CipherList         string // OpenSSL-style list; empty: Go's defaults
+	TLSMethod          string // TLSv1.2+ (default), TLSv1.3, TLSv1.2, ...
+	Curves             string // key exchange groups, e.g. X25519:P-256 (default) or X25519MLKEM768:X25519
+	SessionCache       bool   // TLS session tickets (resumption). Default false, as Kamailio
+	SendCloseNotify    bool   // send close_notify before closing a connection. Default false, as Kamailio
+}
+
+// Timeouts bound every phase of a connection. Each is a Timeout: seconds, a Go duration, or -1
+// where "never" is allowed.
+type Timeouts struct {
+	Hello         Timeout // from accept until a whole ClientHello has arrived. Default 5s
+	Handshake     Timeout // from the ClientHello until the handshake completes. Default 10s
+	Connection    Timeout // idle connection timeout, any I/O extends it; -1 never. Default 10m (Kamailio connection_timeout)
+	Send          Timeout // queued outbound bytes must make progress within this. Default 10s
+	BackendDial   Timeout // connecting to the backend. Default 5s
+	ShutdownGrace Timeout // on SIGTERM/SIGINT, time connections get to finish before they are closed. Default 10s
+}
+
+// Queues bounds the bytes held for connections.
+type Queues struct {
+	// MaxHandshakes caps TLS handshakes in flight across all loops; connections beyond it wait in
+	// WaitHello (bounded by the hello timeout). Default 1024.
+	MaxHandshakes int
+	// ConCtWqMax is the per-connection clear-text queue: bytes from the phone held while the
+	// backend connection is being set up (Kamailio con_ct_wq_max). Default 64KiB.
+	ConCtWqMax Bytes
+	// CtWqMax is the same, summed over all connections and loops (Kamailio ct_wq_max). Default 10MiB.
+	CtWqMax Bytes
+	// CtWqBlkSize is the block size queues are stored in (Kamailio ct_wq_blk_size). Default 4KiB.
+	CtWqBlkSize Bytes
+	// TCPConnWqMax caps bytes accepted for one socket that the kernel has not taken yet
+	// (Kamailio tcp_conn_wq_max); over it the connection is closed. Default 256KiB.
+	TCPConnWqMax Bytes
+}
+
+// Endpoint is a transport and an address, as Kamailio's listen=tls:IP:PORT.
+type Endpoint struct {
+	Proto string // "tls" or "tcp"
+	Addr  netip.AddrPort
+}
+
+func (e Endpoint) String() string {
+	if !e.Addr.IsValid() {
+		return ""
+	}
+	return e.Proto + ":" + e.Addr.String()
+}
+
+// ParseEndpoint parses "proto:IP:PORT" with IPv6 addresses in brackets.
+func ParseEndpoint(s string) (Endpoint, error) {
+	proto, addr, ok := strings.Cut(strings.TrimSpace(s), ":")
+	if !ok {
+		return Endpoint{}, fmt.Errorf("bad endpoint %q: want proto:IP:PORT, e.g. tls:127.0.0.1:5061", s)
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("bad endpoint %q: %q is not IP:PORT (IPv6 as [::1]:5061; names are not resolved)", s, addr)
+	}
+	return Endpoint{Proto: strings.ToLower(proto), Addr: ap}, nil
+}
+
+// Default returns the configuration used when no flag is given.
+func Default() Config {
+	return Config{
+		Listen:         []Endpoint{{Proto: "tls", Addr: netip.MustParseAddrPort("127.0.0.1:5061")}},
+		MaxConnections: 100000,
+		Backend:        Endpoint{Proto: "tcp", Addr: netip.MustParseAddrPort("127.0.0.1:5060")},
+		ProxyProtocol:  "none",
+		TLS: TLS{
+			VerifyDepth: 9,
+			TLSMethod:   "TLSv1.2+",
+			Curves:      "X25519:P-256",
+		},
+		Timeouts: Timeouts{
+			Hello:         Timeout(5 * time.Second),
+			Handshake:     Timeout(10 * time.Second),
+			Connection:    Timeout(10 * time.Minute),
+			Send:          Timeout(10 * time.Second),
+			BackendDial:   Timeout(5 * time.Second),
+			ShutdownGrace: Timeout(10 * time.Second),
+		},
+		Queues: Queues{
+			MaxHandshakes: 1024,
+			ConCtWqMax:    64 << 10,
+			CtWqMax:       10 << 20,
+			CtWqBlkSize:   4 << 10,
+			TCPConnWqMax:  256 << 10,
+		},
+		LogLevel: "info",
+	}
+}
+
+// Validate reports every problem at once, each naming its flag. TLS settings are checked when the
+// profile is built (package profile), which reports in the same style.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("-%s: %s", flag, fmt.Sprintf(format, a...)))
+	}
+	if len(c.Listen) == 0 {
+		bad("listen", "at least one listener is needed")
+	}
+	seen := map[netip.AddrPort]bool{}
+	for _, l := range c.Listen {
+		if l.Proto != "tls" {
+			bad("listen", "%s: only tls listeners are supported", l)
+		}
+		if seen[l.Addr] {
+			bad("listen", "%s given twice", l)
+		}
+		seen[l.Addr] = true
+	}
+	if c.Loops < 0 || c.Loops > 256 {
+		bad("loops", "%d: want 0 (one per CPU) to 256", c.Loops)
+	}
+	if c.MaxConnections <= 0 {
+		bad("max-connections", "%d: want a positive number", c.MaxConnections)
+	}
+	if c.Backend.Proto != "tcp" {
+		bad("backend", "%q: want tcp:IP:PORT", c.Backend.String())
+	}
+	switch c.ProxyProtocol {
+	case "none", "v1", "v2":
+	default:
+		bad("proxy-protocol", "%q: want none, v1 or v2", c.ProxyProtocol)
+	}
+	if c.TLS.VerifyDepth < 1 {
+		// The profile package reads 0 as "the default, 9" (zero values mean defaults there).
+		bad("verify-depth", "%d: want 1 or more", c.TLS.VerifyDepth)
+	}
+	for _, t := range []struct {
+		flag  string
+		v     Timeout
+		never bool
+	}{
+		{"hello-timeout", c.Timeouts.Hello, false},
+		{"handshake-timeout", c.Timeouts.Handshake, false},
+		{"connection-timeout", c.Timeouts.Connection, true},
+		{"send-timeout", c.Timeouts.Send, false},
+		{"backend-dial-timeout", c.Timeouts.BackendDial, false},
+		{"shutdown-grace", c.Timeouts.ShutdownGrace, false},
+	} {
+		switch {
+		case t.v < 0 && !t.never:
+			bad(t.flag, "-1 (never) is not allowed here")
+		case t.v == 0 && t.flag != "shutdown-grace":
+			bad(t.flag, "0: want a positive duration")
+		}
+	}
+	if c.Queues.MaxHandshakes <= 0 {
+		bad("max-handshakes", "%d: want a positive number", c.Queues.MaxHandshakes)
+	}
+	for _, q := range []struct {
+		flag string
+		v    Bytes
+	}{
+		{"con-ct-wq-max", c.Queues.ConCtWqMax},
+		{"ct-wq-max", c.Queues.CtWqMax},
+		{"ct-wq-blk-size", c.Queues.CtWqBlkSize},
+		{"tcp-conn-wq-max", c.Queues.TCPConnWqMax},
+	} {
+		if q.v <= 0 {
+			bad(q.flag, "%s: want a positive size", q.v)
+		}
+	}
+	if c.Queues.ConCtWqMax > c.Queues.CtWqMax && c.Queues.CtWqMax > 0 {
+		bad("con-ct-wq-max", "%s is larger than -ct-wq-max %s", c.Queues.ConCtWqMax, c.Queues.CtWqMax)
+	}
+	if c.Queues.CtWqBlkSize > 1<<20 {
+		bad("ct-wq-blk-size", "%s: at most 1MiB", c.Queues.CtWqBlkSize)
+	}
+	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+		bad("log-level", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+// endpointList is the flag.Value of a repeatable endpoint flag: the first use replaces the default.
+type endpointList struct {
+	p   *[]Endpoint
+	set bool
+}
+
+func (l *endpointList) String() string {
+	if l == nil || l.p == nil {
+		return ""
+	}
+	s := make([]string, len(*l.p))
+	for i, e := range *l.p {
+		s[i] = e.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *endpointList) Set(v string) error {
+	e, err := ParseEndpoint(v)
+	if err != nil {
+		return err
+	}
+	if !l.set {
+		*l.p, l.set = nil, true
+	}
+	*l.p = append(*l.p, e)
+	return nil
+}
+
+type endpointValue struct{ p *Endpoint }
+
+func (v endpointValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.String()
+}
+
+func (v endpointValue) Set(s string) error {
+	e, err := ParseEndpoint(s)
+	if err != nil {
+		return err
+	}
+	*v.p = e
+	return nil
+}
