@@ -1,0 +1,623 @@
+package reactor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/tlsmux/tlsmux/forward"
+	"github.com/tlsmux/tlsmux/internal/timerwheel"
+	"github.com/tlsmux/tlsmux/tlsconn"
+	"github.com/tlsmux/tlsmux/wq"
+)
+
+// phase is where a proxied pair is in its life. Transitions only go forward:
+// hello → handshaking → dialing → proxying → closing → closed; any phase may jump to closing.
+type phase uint8
+
+const (
+	phaseHello       phase = iota // waiting for a whole ClientHello (and a handshake slot)
+	phaseHandshaking              // handshake goroutine running
+	phaseDialing                  // TLS established, backend connection being set up
+	phaseProxying                 // clear text flows both ways
+	phaseClosing                  // draining queued bytes, then closing both sides
+	phaseClosed                   // both sides closed
+)
+
+// conn is one client connection and its backend connection. Loop-owned: only the loop that
+// accepted the client touches it (the backend is enrolled on the same loop).
+type conn struct {
+	timer      timerwheel.Timer
+	next, prev *conn // loop.head list
+
+	id uint64
+	l  *loop
+	cl gnet.Conn // client; constant after OnOpen (read by the handshake goroutine's Notify)
+	be gnet.Conn // backend; nil until enrolled
+
+	tc      *tlsconn.Conn
+	pending *wq.Queue // clear text held until the backend is up; nil when empty
+
+	phase         phase
+	reason        Reason // first close reason
+	clOpen        bool
+	beOpen        bool
+	dialing       bool // a dial goroutine is running for this conn
+	waiting       bool // in l.waiters
+	holdsSlot     bool // holds a memguard handshake slot
+	established   bool
+	deadline      time.Time // of the current phase (hello, handshake, close drain)
+	lastIO        time.Time
+	sendSince     time.Time // when outbound bytes were last seen stuck; zero if none queued
+	lastOutbound  int       // client+backend outbound bytes at the last check
+}
+
+// OnOpen handles a new client connection, and the backend connections we enroll.
+func (s *Server) OnOpen(gc gnet.Conn) (out []byte, action gnet.Action) {
+	if c, ok := gc.Context().(*conn); ok {
+		return nil, s.onBackendOpen(c, gc)
+	}
+	s.stats.accepted.Add(1)
+	if s.draining.Load() {
+		s.stats.closed[ReasonShutdown].Add(1)
+		return nil, gnet.Close
+	}
+	if s.stats.open.Load() >= int64(s.o.MaxConnections) {
+		s.stats.closed[ReasonMaxConnections].Add(1)
+		s.log.Warn("connection refused", "reason", ReasonMaxConnections, "remote", gc.RemoteAddr().String(), "max", s.o.MaxConnections)
+		return nil, gnet.Close
+	}
+	s.stats.open.Add(1)
+	l := s.loopFor(gc.EventLoop())
+	l.now = time.Now()
+	c := &conn{id: s.ids.Add(1), l: l, cl: gc, clOpen: true, lastIO: l.now}
+	c.timer.Owner = c
+	c.tc = tlsconn.NewServer(s.o.TLS, tlsconn.Options{Notify: c.notifyOffLoop})
+	gc.SetContext(c)
+	l.link(c)
+	c.deadline = l.now.Add(s.o.HelloTimeout)
+	l.wheel.Schedule(&c.timer, c.deadline)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("accepted", "conn", c.id, "remote", gc.RemoteAddr().String(), "local", gc.LocalAddr().String())
+	}
+	return nil, gnet.None
+}
+
+// notifyOffLoop is tlsconn's Notify hook: the handshake goroutine produced output or finished.
+// Wake re-enters OnTraffic on the client's loop; gnet ignores wakes of closed connections.
+func (c *conn) notifyOffLoop() { _ = c.cl.Wake(nil) }
+
+// OnTraffic handles bytes from either side.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok {
+		return gnet.Close
+	}
+	defer s.recoverConn(c)
+	c.l.now = time.Now()
+	buf, _ := gc.Next(-1)
+	if gc != c.cl {
+		c.fromBackend(gc, buf)
+		return gnet.None
+	}
+	c.fromClient(buf)
+	return gnet.None
+}
+
+// OnClose handles either side going away.
+func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok {
+		return gnet.None
+	}
+	defer s.recoverConn(c)
+	c.l.now = time.Now()
+	if gc == c.cl {
+		c.clOpen = false
+		c.close(ReasonClientClosed, err)
+	} else if gc == c.be {
+		c.beOpen = false
+		c.close(ReasonBackendClosed, err)
+	}
+	c.finish()
+	return gnet.None
+}
+
+func (c *conn) fromClient(buf []byte) {
+	if c.phase >= phaseClosing {
+		c.drop(ReasonNone, len(buf)) // after we decided to close: counted under the close reason
+		return
+	}
+	c.lastIO = c.l.now
+	switch c.phase {
+	case phaseHello:
+		if _, err := c.tc.Feed(buf, nil); err != nil {
+			c.tlsFailed(err)
+			return
+		}
+		if c.tc.HelloReady() && !c.waiting {
+			c.l.admit(c)
+		}
+	case phaseHandshaking:
+		if len(buf) > 0 {
+			if _, err := c.tc.Feed(buf, nil); err != nil {
+				c.tlsFailed(err)
+				return
+			}
+		}
+		done, plain, err := c.tc.Poll(c.l.plain[:0])
+		c.flushClient()
+		if done {
+			c.handshakeDone(plain, err)
+		}
+	default: // dialing, proxying
+		plain, err := c.tc.Feed(buf, c.l.plain[:0])
+		c.toBackend(plain)
+		if err != nil {
+			c.tlsFailed(err)
+			return
+		}
+		c.flushClient() // KeyUpdate replies and the like
+	}
+}
+
+func (c *conn) startHandshake() {
+	c.holdsSlot = true
+	c.phase = phaseHandshaking
+	c.tc.StartHandshake()
+	c.deadline = c.l.now.Add(c.l.s.o.HandshakeTimeout)
+	c.l.wheel.Schedule(&c.timer, c.deadline)
+}
+
+func (c *conn) releaseSlot() {
+	if c.holdsSlot {
+		c.holdsSlot = false
+		c.l.s.adm.Release()
+		c.l.admitWaiters()
+	}
+	if c.waiting {
+		c.waiting = false
+		c.l.s.stats.waiting.Add(-1)
+	}
+}
+
+func (c *conn) handshakeDone(plain []byte, err error) {
+	c.releaseSlot()
+	if err != nil {
+		c.tlsFailed(err)
+		return
+	}
+	s := c.l.s
+	c.established = true
+	s.stats.handshakes.Add(1)
+	a := c.tc.Attrs()
+	if a.Resumed {
+		s.stats.resumed.Add(1)
+	}
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("handshake done", "conn", c.id, "version", a.VersionName(), "cipher", a.CipherName(),
+			"sni", a.SNI, "resumed", a.Resumed, "peer_cn", a.PeerCN)
+	}
+	c.phase = phaseDialing
+	c.rescheduleIdle()
+	c.dial()
+	c.toBackend(plain)
+}
+
+// dial connects to the backend off-loop (gnet's own Register has no timeout) and enrolls the
+// connection on the client's loop, so the pair shares a goroutine.
+func (c *conn) dial() {
+	s, el := c.l.s, c.l.el
+	c.dialing = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		d := net.Dialer{Timeout: s.o.DialTimeout}
+		nc, err := d.DialContext(s.ctx, "tcp", s.o.Backend.String())
+		if err == nil {
+			var ch <-chan gnet.RegisteredResult
+			ch, err = el.Enroll(gnet.NewContext(context.Background(), c), nc)
+			if err == nil {
+				select {
+				case r := <-ch:
+					err = r.Err
+				case <-s.ctx.Done():
+					err = s.ctx.Err()
+				}
+			} else {
+				nc.Close()
+			}
+		}
+		if err == nil {
+			return // onBackendOpen ran on the loop
+		}
+		_ = el.Execute(s.ctx, gnet.RunnableFunc(func(context.Context) error {
+			defer s.recoverConn(c)
+			c.l.now = time.Now()
+			c.dialing = false
+			r := dialReason(err)
+			s.log.Warn("backend dial failed", "conn", c.id, "reason", r, "backend", s.o.Backend.String(), "err", err)
+			c.close(r, err)
+			c.finish()
+			return nil
+		}))
+	}()
+}
+
+func (s *Server) onBackendOpen(c *conn, gc gnet.Conn) gnet.Action {
+	defer s.recoverConn(c)
+	c.l.now = time.Now()
+	c.dialing = false
+	if c.phase >= phaseClosing {
+		c.finish()
+		return gnet.Close
+	}
+	c.be, c.beOpen = gc, true
+	c.phase = phaseProxying
+	if s.o.ProxyProtocol != forward.None {
+		hdr, err := forward.AppendHeader(c.l.out[:0], s.o.ProxyProtocol, c.facts())
+		if err != nil {
+			s.log.Error("PROXY header", "conn", c.id, "err", err)
+		} else {
+			gc.Write(hdr)
+		}
+	}
+	if q := c.pending; q != nil {
+		c.pending = nil
+		_ = q.WriteTo(func(p []byte) error {
+			s.stats.bytesIn.Add(uint64(len(p)))
+			_, err := gc.Write(p)
+			return err
+		})
+		q.Reset()
+	}
+	c.checkOutbound()
+	return gnet.None
+}
+
+// facts are what the PROXY header tells the core about the client and its TLS session.
+func (c *conn) facts() forward.Facts {
+	a := c.tc.Attrs()
+	f := forward.Facts{
+		Src:        addrPort(c.cl.RemoteAddr()),
+		Dst:        addrPort(c.cl.LocalAddr()),
+		TLS:        true,
+		Version:    a.VersionName(),
+		Cipher:     forward.CipherName(a.CipherSuite),
+		SigAlg:     c.l.s.o.SigAlg,
+		KeyAlg:     c.l.s.o.KeyAlg,
+		SNI:        a.SNI,
+		ClientCN:   a.PeerCN,
+		ClientCert: len(a.PeerCertificates) > 0,
+		Resumed:    a.Resumed,
+	}
+	if !(f.ClientCert && a.Verified) {
+		f.VerifyResult = 1 // the spec: zero only if the client presented a certificate that was verified
+	}
+	return f
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// toBackend forwards clear text from the phone, queueing it while the backend is not up.
+func (c *conn) toBackend(p []byte) {
+	if len(p) == 0 || c.phase >= phaseClosing {
+		return
+	}
+	if c.beOpen {
+		c.l.s.stats.bytesIn.Add(uint64(len(p)))
+		c.be.Write(p)
+		c.checkOutbound()
+		return
+	}
+	s := c.l.s
+	if c.pending == nil {
+		c.pending = wq.NewQueue(s.o.ConCtWqMax, s.o.CtWqBlkSize, s.ctwq)
+	}
+	if err := c.pending.Push(p); err != nil {
+		r := ReasonWqConnFull
+		if errors.Is(err, wq.ErrGlobalFull) {
+			r = ReasonWqGlobalFull
+		}
+		c.drop(r, len(p))
+		c.close(r, err)
+	}
+}
+
+// fromBackend encrypts what the core sends and queues it for the phone.
+func (c *conn) fromBackend(gc gnet.Conn, buf []byte) {
+	if gc != c.be || c.phase >= phaseClosing {
+		c.drop(ReasonNone, len(buf))
+		return
+	}
+	c.lastIO = c.l.now
+	c.l.s.stats.bytesOut.Add(uint64(len(buf)))
+	if err := c.tc.Write(buf); err != nil {
+		c.drop(ReasonTLSError, len(buf))
+		c.close(ReasonTLSError, err)
+		return
+	}
+	c.flushClient()
+}
+
+// flushClient moves pending ciphertext to the client socket.
+func (c *conn) flushClient() {
+	if c.tc.Pending() == 0 {
+		return
+	}
+	out := c.tc.AppendOutput(c.l.out[:0])
+	if c.clOpen {
+		c.cl.Write(out)
+	}
+	if cap(out) <= 1<<20 {
+		c.l.out = out[:0]
+	}
+	c.checkOutbound()
+}
+
+// checkOutbound enforces -tcp-conn-wq-max on both sockets and starts the send timer when bytes
+// are left waiting for the kernel (gnet has no drain callback: ARCHITECTURE.md §4).
+func (c *conn) checkOutbound() {
+	n := c.outbound()
+	if n == 0 {
+		c.sendSince = time.Time{}
+		c.lastOutbound = 0
+		return
+	}
+	limit := c.l.s.o.TCPConnWqMax
+	if c.clOpen && c.cl.OutboundBuffered() > limit || c.beOpen && c.be.OutboundBuffered() > limit {
+		if c.phase < phaseClosing {
+			c.drop(ReasonSendQueueFull, n)
+			c.close(ReasonSendQueueFull, nil)
+		}
+		return
+	}
+	if c.sendSince.IsZero() {
+		c.sendSince = c.l.now
+		c.lastOutbound = n
+		if at := c.l.now.Add(c.l.s.o.SendTimeout); !c.timer.Armed() || deadlineAfter(&c.timer, at) {
+			c.l.wheel.Schedule(&c.timer, at)
+		}
+	}
+}
+
+func (c *conn) outbound() int {
+	n := 0
+	if c.clOpen {
+		n += c.cl.OutboundBuffered()
+	}
+	if c.beOpen {
+		n += c.be.OutboundBuffered()
+	}
+	return n
+}
+
+// onTimer runs when the connection's timer fires: phase deadlines, idle, send progress.
+func (c *conn) onTimer() {
+	s, now := c.l.s, c.l.now
+	switch c.phase {
+	case phaseHello:
+		c.close(ReasonHelloTimeout, nil)
+		c.finish()
+		return
+	case phaseHandshaking:
+		c.close(ReasonHandshakeTimeout, nil)
+		c.finish()
+		return
+	case phaseClosing:
+		c.finish()
+		if c.phase == phaseClosing && !now.Before(c.deadline) {
+			// The send timeout ended the drain: what is still queued is lost.
+			c.drop(ReasonSendTimeout, c.outbound())
+			c.abort()
+		}
+		return
+	case phaseClosed:
+		return
+	}
+	if n := c.outbound(); n > 0 && !c.sendSince.IsZero() {
+		switch {
+		case n < c.lastOutbound:
+			c.sendSince, c.lastOutbound = now, n // progress
+		case now.Sub(c.sendSince) >= s.o.SendTimeout:
+			c.drop(ReasonSendTimeout, n)
+			c.close(ReasonSendTimeout, nil)
+			c.abort()
+			return
+		}
+	} else if n == 0 {
+		c.sendSince = time.Time{}
+	}
+	if s.o.IdleTimeout > 0 && now.Sub(c.lastIO) >= s.o.IdleTimeout {
+		c.close(ReasonIdleTimeout, nil)
+		c.finish()
+		return
+	}
+	c.rescheduleIdle()
+}
+
+// rescheduleIdle arms the timer for the idle deadline (lazy: I/O only moves lastIO, and the
+// timer re-arms itself when it fires early), or sooner while outbound bytes are stuck.
+func (c *conn) rescheduleIdle() {
+	s := c.l.s
+	var at time.Time
+	if s.o.IdleTimeout > 0 {
+		at = c.lastIO.Add(s.o.IdleTimeout)
+	}
+	if !c.sendSince.IsZero() {
+		// Poll for progress a few times per send timeout.
+		if p := c.l.now.Add(max(s.o.SendTimeout/4, s.o.Tick)); at.IsZero() || p.Before(at) {
+			at = p
+		}
+	}
+	if at.IsZero() {
+		c.l.wheel.Stop(&c.timer)
+		return
+	}
+	c.l.wheel.Schedule(&c.timer, at)
+}
+
+// tlsFailed closes the connection after a TLS error, sending the alert tlsconn queued.
+func (c *conn) tlsFailed(err error) {
+	r := ReasonTLSError
+	var te *tlsconn.Error
+	if errors.As(err, &te) {
+		switch te.Reason {
+		case tlsconn.ReasonNotTLS:
+			r = ReasonNotTLS
+		case tlsconn.ReasonBadRecord:
+			r = ReasonBadRecord
+		case tlsconn.ReasonRecordOverflow:
+			r = ReasonRecordOverflow
+		case tlsconn.ReasonHelloTooBig:
+			r = ReasonHelloTooBig
+		case tlsconn.ReasonBufferFull:
+			r = ReasonBufferFull
+		case tlsconn.ReasonHandshake:
+			r = ReasonHandshakeFailed
+		case tlsconn.ReasonAlert:
+			r = ReasonPeerAlert
+		case tlsconn.ReasonPeerClosed:
+			r = ReasonClientClosed
+		}
+	}
+	c.flushClient()
+	c.close(r, err)
+	c.finish()
+}
+
+// drop counts bytes refused or discarded. ReasonNone counts them under the close reason.
+func (c *conn) drop(r Reason, n int) {
+	if n <= 0 {
+		return
+	}
+	if r == ReasonNone {
+		r = c.reason
+		if r == ReasonNone {
+			r = ReasonShutdown
+		}
+	}
+	c.l.s.stats.droppedBytes[r].Add(uint64(n))
+}
+
+// close starts closing the pair for reason r: it counts and logs r (only the first reason
+// counts), sends close_notify if configured, and drains both sides; finish completes it.
+func (c *conn) close(r Reason, err error) {
+	if c.phase >= phaseClosing {
+		return
+	}
+	s := c.l.s
+	prev := c.phase
+	c.phase = phaseClosing
+	c.reason = r
+	s.stats.closed[r].Add(1)
+	c.releaseSlot()
+	if q := c.pending; q != nil {
+		c.drop(r, q.Len())
+		q.Reset()
+		c.pending = nil
+	}
+	c.tc.Close(s.o.SendCloseNotify && c.established && c.clOpen)
+	c.flushClient()
+	lvl := slog.LevelDebug
+	switch r {
+	case ReasonClientClosed, ReasonBackendClosed, ReasonIdleTimeout, ReasonShutdown:
+	case ReasonPanic:
+		lvl = slog.LevelError
+	default:
+		lvl = slog.LevelInfo
+	}
+	if s.log.Enabled(context.Background(), lvl) {
+		attrs := []slog.Attr{slog.Uint64("conn", c.id), slog.String("reason", r.String()), slog.String("phase", prev.String())}
+		if err != nil {
+			attrs = append(attrs, slog.String("err", err.Error()))
+		}
+		s.log.LogAttrs(context.Background(), lvl, "closing", attrs...)
+	}
+	c.deadline = c.l.now.Add(s.o.SendTimeout)
+	c.l.wheel.Schedule(&c.timer, c.l.now.Add(s.o.Tick))
+}
+
+// finish closes each side whose outbound bytes have drained, and retires the pair once both
+// sides are gone. It only acts in phaseClosing.
+func (c *conn) finish() {
+	if c.phase != phaseClosing {
+		return
+	}
+	if c.clOpen && c.cl.OutboundBuffered() == 0 {
+		c.clOpen = false
+		c.cl.Close()
+	}
+	if c.beOpen && c.be.OutboundBuffered() == 0 {
+		c.beOpen = false
+		c.be.Close()
+	}
+	if c.clOpen || c.beOpen || c.dialing {
+		if !c.timer.Armed() {
+			c.l.wheel.Schedule(&c.timer, c.l.now.Add(c.l.s.o.Tick))
+		}
+		return
+	}
+	c.phase = phaseClosed
+	c.l.wheel.Stop(&c.timer)
+	c.l.unlink(c)
+	c.l.s.stats.open.Add(-1)
+}
+
+// abort closes both sides now, dropping what is queued (gnet's Close writes what fits).
+func (c *conn) abort() {
+	if c.clOpen {
+		c.clOpen = false
+		c.cl.Close()
+	}
+	if c.beOpen {
+		c.beOpen = false
+		c.be.Close()
+	}
+	c.finish()
+}
+
+// recoverConn turns a panic in a callback into the close of that one connection.
+func (s *Server) recoverConn(c *conn) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.log.Error("panic in connection handler; closing the connection", "conn", c.id, "panic", v, "stack", string(debug.Stack()))
+	if c.phase < phaseClosing {
+		c.close(ReasonPanic, nil)
+	}
+	c.abort()
+}
+
+func (p phase) String() string {
+	switch p {
+	case phaseHello:
+		return "hello"
+	case phaseHandshaking:
+		return "handshaking"
+	case phaseDialing:
+		return "dialing"
+	case phaseProxying:
+		return "proxying"
+	case phaseClosing:
+		return "closing"
+	}
+	return "closed"
+}
+
+func deadlineAfter(t *timerwheel.Timer, at time.Time) bool {
+	d, ok := t.Deadline()
+	return ok && d.After(at)
+}
