@@ -1,0 +1,207 @@
+// Command tlsmux terminates TLS for SIP in front of a SIP core.
+//
+//	tlsmux [flags]        serve (see -help for every flag)
+//	tlsmux demo [flags]   run tlsmux in front of a built-in SIP core with load on loopback
+//
+// Exit status: 0 after a clean shutdown (SIGTERM or SIGINT); 1 when serving fails (a listener
+// cannot be bound, the loops stop with an error); 2 for a bad flag or setting, with every
+// problem listed on stderr.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tlsmux/tlsmux/config"
+	"github.com/tlsmux/tlsmux/forward"
+	"github.com/tlsmux/tlsmux/profile"
+	"github.com/tlsmux/tlsmux/reactor"
+)
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "demo":
+			return runDemo(args[1:], stdout, stderr)
+		case demoPeer:
+			return runDemoPeer(args[1:])
+		}
+	}
+	cfg, code := parse("tlsmux", args, stderr)
+	if code >= 0 {
+		return code
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	tcfg, info, err := buildProfile(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "tlsmux: bad settings:\n%v\n", indent(err))
+		return exitUsage
+	}
+	logProfile(log, info)
+	srv, err := reactor.New(reactorOptions(cfg, tcfg, info, log))
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tlsmux: %v\n", err)
+		return exitFailed
+	}
+	log.Info("tlsmux serving", "listen", fmt.Sprint(srv.Addrs()), "backend", cfg.Backend.String(), "proxy_protocol", cfg.ProxyProtocol)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	got := <-sig
+	return shutdown(srv, log, got.String(), cfg.Timeouts.ShutdownGrace.Duration())
+}
+
+func shutdown(srv *reactor.Server, log *slog.Logger, why string, grace time.Duration) int {
+	log.Info("shutting down: no new connections; open ones get the grace period", "signal", why, "grace", grace)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	st := srv.Stats()
+	log.Info("stopped", "accepted", st.Accepted, "handshakes", st.Handshakes, "closed", st.Closed, "dropped_bytes", st.DroppedBytes)
+	if err != nil {
+		log.Error("shutdown", "err", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// parse binds and parses the flags. It returns code -1 to go on, or an exit status.
+func parse(name string, args []string, stderr io.Writer) (config.Config, int) {
+	cfg := config.Default()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.Bind(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, exitOK
+		}
+		return cfg, exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q (subcommands: demo)\n", name, fs.Arg(0))
+		return cfg, exitUsage
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: bad settings:\n%v\n", name, indent(err))
+		return cfg, exitUsage
+	}
+	return cfg, -1
+}
+
+func indent(err error) string {
+	var b []byte
+	for _, line := range splitLines(err.Error()) {
+		b = append(b, "  "...)
+		b = append(b, line...)
+		b = append(b, '\n')
+	}
+	return string(b[:max(len(b)-1, 0)])
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	lvl, err := config.ParseLogLevel(level)
+	if err != nil {
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+func buildProfile(cfg config.Config) (*tls.Config, profile.Info, error) {
+	p := profile.Server{
+		Certificate:        cfg.TLS.Certificate,
+		PrivateKey:         cfg.TLS.PrivateKey,
+		CAList:             cfg.TLS.CAList,
+		VerifyCertificate:  cfg.TLS.VerifyCertificate,
+		RequireCertificate: cfg.TLS.RequireCertificate,
+		VerifyDepth:        cfg.TLS.VerifyDepth,
+		CipherList:         cfg.TLS.CipherList,
+		TLSMethod:          cfg.TLS.TLSMethod,
+		Curves:             cfg.TLS.Curves,
+		SessionCache:       cfg.TLS.SessionCache,
+	}
+	return p.Build(time.Now(), nil)
+}
+
+type profileInfo = profile.Info
+
+func logProfile(log *slog.Logger, info profile.Info) {
+	if info.Generated {
+		log.Warn("no -certificate given: serving a throwaway self-signed ECDSA P-256 certificate; clients must pin it or skip verification",
+			"sha256", info.Fingerprint)
+	}
+	for _, w := range info.Warnings {
+		log.Warn(w)
+	}
+}
+
+func reactorOptions(cfg config.Config, tcfg *tls.Config, info profile.Info, log *slog.Logger) reactor.Options {
+	listen := make([]netip.AddrPort, len(cfg.Listen))
+	for i, l := range cfg.Listen {
+		listen[i] = l.Addr
+	}
+	pp, _ := forward.ParseProxyProtocol(cfg.ProxyProtocol) // validated
+	idle := cfg.Timeouts.Connection.Duration()
+	return reactor.Options{
+		Listen:           listen,
+		Loops:            cfg.Loops,
+		ReusePort:        cfg.ReusePort,
+		MaxConnections:   cfg.MaxConnections,
+		Backend:          cfg.Backend.Addr,
+		ProxyProtocol:    pp,
+		TLS:              tcfg,
+		SigAlg:           info.SigAlg,
+		KeyAlg:           info.KeyAlg,
+		SendCloseNotify:  cfg.TLS.SendCloseNotify,
+		HelloTimeout:     cfg.Timeouts.Hello.Duration(),
+		HandshakeTimeout: cfg.Timeouts.Handshake.Duration(),
+		IdleTimeout:      idle, // negative: never
+		SendTimeout:      cfg.Timeouts.Send.Duration(),
+		DialTimeout:      cfg.Timeouts.BackendDial.Duration(),
+		MaxHandshakes:    cfg.Queues.MaxHandshakes,
+		ConCtWqMax:       int(cfg.Queues.ConCtWqMax),
+		CtWqMax:          int(cfg.Queues.CtWqMax),
+		CtWqBlkSize:      int(cfg.Queues.CtWqBlkSize),
+		TCPConnWqMax:     int(cfg.Queues.TCPConnWqMax),
+		Logger:           log,
+	}
+}
