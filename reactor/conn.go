@@ -44,18 +44,18 @@ type conn struct {
 	tc      *tlsconn.Conn
 	pending *wq.Queue // clear text held until the backend is up; nil when empty
 
-	phase         phase
-	reason        Reason // first close reason
-	clOpen        bool
-	beOpen        bool
-	dialing       bool // a dial goroutine is running for this conn
-	waiting       bool // in l.waiters
-	holdsSlot     bool // holds a memguard handshake slot
-	established   bool
-	deadline      time.Time // of the current phase (hello, handshake, close drain)
-	lastIO        time.Time
-	sendSince     time.Time // when outbound bytes were last seen stuck; zero if none queued
-	lastOutbound  int       // client+backend outbound bytes at the last check
+	phase        phase
+	reason       Reason // first close reason
+	clOpen       bool
+	beOpen       bool
+	dialing      bool // a dial goroutine is running for this conn
+	waiting      bool // in l.waiters
+	holdsSlot    bool // holds a memguard handshake slot
+	established  bool
+	deadline     time.Time // of the current phase (hello, handshake, close drain)
+	lastIO       time.Time
+	sendSince    time.Time // when outbound bytes were last seen stuck; zero if none queued
+	lastOutbound int       // client+backend outbound bytes at the last check
 }
 
 // OnOpen handles a new client connection, and the backend connections we enroll.

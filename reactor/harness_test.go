@@ -108,8 +108,8 @@ func sipMessage(t testing.TB, seq, size int) []byte {
 	t.Helper()
 	m, err := sipmsg.AppendSized(nil, sipmsg.Request{
 		Method: "MESSAGE", URI: "sip:core@example.net",
-		Via:    fmt.Sprintf("SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-%d", seq),
-		From:   "<sip:alice@example.net>;tag=a1", To: "<sip:bob@example.net>",
+		Via:  fmt.Sprintf("SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-%d", seq),
+		From: "<sip:alice@example.net>;tag=a1", To: "<sip:bob@example.net>",
 		CallID: fmt.Sprintf("call-%d@test", seq), CSeq: uint32(seq + 1),
 	}, size)
 	require.NoError(t, err)

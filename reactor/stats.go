@@ -8,30 +8,30 @@ type Reason uint8
 
 // Reasons. Their String forms are the counter names.
 const (
-	ReasonNone            Reason = iota
-	ReasonClientClosed           // the phone closed (close_notify or TCP FIN)
-	ReasonBackendClosed          // the SIP core closed the backend connection
-	ReasonNotTLS                 // the first bytes were not a TLS record (plain SIP on the TLS port)
-	ReasonBadRecord              // malformed TLS record before the handshake
-	ReasonRecordOverflow         // a record over the RFC 8446 §5.2 / RFC 5246 §6.2.3 size limit
-	ReasonHelloTooBig            // ClientHello larger than the buffer allows
-	ReasonBufferFull             // more ciphertext buffered than allowed while handshaking
-	ReasonHelloTimeout           // no complete ClientHello within -hello-timeout
-	ReasonHandshakeTimeout       // handshake not finished within -handshake-timeout
-	ReasonHandshakeFailed        // crypto/tls refused the handshake (alert sent)
-	ReasonTLSError               // fatal TLS error on an established connection
-	ReasonPeerAlert              // the peer sent a fatal alert
-	ReasonIdleTimeout            // no I/O within -connection-timeout
-	ReasonSendTimeout            // queued outbound bytes made no progress within -send-timeout
-	ReasonSendQueueFull          // more than -tcp-conn-wq-max queued for a socket
-	ReasonWqConnFull             // clear-text queue over -con-ct-wq-max
-	ReasonWqGlobalFull           // clear-text queues over -ct-wq-max
-	ReasonBackendRefused         // backend dial refused
-	ReasonBackendTimeout         // backend dial timed out
-	ReasonBackendError           // backend dial failed otherwise
-	ReasonMaxConnections         // over -max-connections at accept
-	ReasonShutdown               // closed by shutdown
-	ReasonPanic                  // a bug: a callback panicked; only that connection was closed
+	ReasonNone             Reason = iota
+	ReasonClientClosed            // the phone closed (close_notify or TCP FIN)
+	ReasonBackendClosed           // the SIP core closed the backend connection
+	ReasonNotTLS                  // the first bytes were not a TLS record (plain SIP on the TLS port)
+	ReasonBadRecord               // malformed TLS record before the handshake
+	ReasonRecordOverflow          // a record over the RFC 8446 §5.2 / RFC 5246 §6.2.3 size limit
+	ReasonHelloTooBig             // ClientHello larger than the buffer allows
+	ReasonBufferFull              // more ciphertext buffered than allowed while handshaking
+	ReasonHelloTimeout            // no complete ClientHello within -hello-timeout
+	ReasonHandshakeTimeout        // handshake not finished within -handshake-timeout
+	ReasonHandshakeFailed         // crypto/tls refused the handshake (alert sent)
+	ReasonTLSError                // fatal TLS error on an established connection
+	ReasonPeerAlert               // the peer sent a fatal alert
+	ReasonIdleTimeout             // no I/O within -connection-timeout
+	ReasonSendTimeout             // queued outbound bytes made no progress within -send-timeout
+	ReasonSendQueueFull           // more than -tcp-conn-wq-max queued for a socket
+	ReasonWqConnFull              // clear-text queue over -con-ct-wq-max
+	ReasonWqGlobalFull            // clear-text queues over -ct-wq-max
+	ReasonBackendRefused          // backend dial refused
+	ReasonBackendTimeout          // backend dial timed out
+	ReasonBackendError            // backend dial failed otherwise
+	ReasonMaxConnections          // over -max-connections at accept
+	ReasonShutdown                // closed by shutdown
+	ReasonPanic                   // a bug: a callback panicked; only that connection was closed
 	numReasons
 )
 

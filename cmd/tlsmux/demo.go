@@ -350,5 +350,3 @@ func indentText(s string) string {
 	}
 	return b.String()
 }
-
-
