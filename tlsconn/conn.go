@@ -105,13 +105,28 @@ func newConn(cfg *tls.Config, o Options, isClient bool) *Conn {
 // State returns the current state.
 func (c *Conn) State() State { return c.state }
 
+// FeedEOF tells a handshaking Conn that the peer closed its side of the TCP connection (gnet
+// reports a FIN only by closing): the handshake goes on with the bytes already fed, and fails with
+// io.EOF if it needs more. Whatever arrived with the peer's last flight, application data and
+// close_notify included, is then returned by Poll as usual. Outside Handshaking it does nothing.
+func (c *Conn) FeedEOF() {
+	if c.state == Handshaking {
+		c.mc.feedEOF()
+	}
+}
+
+// Handshook reports whether the handshake completed, so Attrs is valid, even if the connection
+// failed right after (Poll returning done with an error can mean either).
+func (c *Conn) Handshook() bool { return c.handshook }
+
 // HelloReady reports whether StartHandshake may be called: for a server, a whole ClientHello has
 // been buffered; a client is always ready.
 func (c *Conn) HelloReady() bool { return c.helloReady && c.state == WaitHello }
 
 // Feed hands the Conn ciphertext received from the peer and returns plain with any plaintext it
-// yields appended. p may be reused once Feed returns: what must be kept is copied, and after the
-// handshake p is decrypted in place of a copy, one record at a time.
+// yields appended. p may be reused once Feed returns: before and during the handshake what must
+// be kept is copied; after it, p is not copied at all, as crypto/tls reads it (one record at a
+// time) and decrypts it before Feed returns.
 //
 //   - WaitHello (server): checks record framing and buffers p until a whole ClientHello is in;
 //     then HelloReady is true. Plain SIP, a malformed or oversized record, a first message that is

@@ -62,7 +62,10 @@ func (c *Conn) start() {
 	c.mc.mu.Lock()
 	c.mc.hs = hs
 	if c.pre != nil {
-		// Hand the buffer over rather than copy it; memConn releases it once read.
+		// Hand the buffer over rather than copy it; memConn releases it once read. A ClientHello
+		// in large records is re-framed first, so crypto/tls's never-shrinking record buffer
+		// stays small (see helloFragment).
+		c.pre.buf = refragmentHello(c.pre.buf)
 		c.mc.in, c.mc.inOwned = *c.pre.buf, c.pre.buf
 		c.pre = nil
 	}

@@ -1,6 +1,7 @@
 package tlsconn
 
 import (
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type memConn struct {
 	cursor  recordCursor // position of Read in the inbound record stream
 	hs      *handshake   // non-nil while the handshake goroutine owns the tls.Conn: Read blocks
 	closed  bool
+	eof     bool // the peer closed its side: Read returns io.EOF once in is drained
 
 	// constant
 	local, remote net.Addr
@@ -59,6 +61,9 @@ func (m *memConn) Read(p []byte) (int, error) {
 	for len(m.in) == 0 {
 		if m.closed {
 			return 0, net.ErrClosed
+		}
+		if m.eof {
+			return 0, io.EOF
 		}
 		if m.hs == nil {
 			return 0, errWouldBlock
@@ -228,6 +233,16 @@ func (m *memConn) pending() int {
 		return 0
 	}
 	return len(*m.out)
+}
+
+// feedEOF records that no more bytes will come; a Read parked on an empty buffer wakes with io.EOF.
+func (m *memConn) feedEOF() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.eof = true
+	if m.hs != nil {
+		m.hs.cond.Broadcast()
+	}
 }
 
 // Close wakes a Read parked in the handshake goroutine, which then fails with net.ErrClosed, and

@@ -5,10 +5,20 @@
 //
 // tlsconn uses it to check, before spending any CPU on cryptography, that a new connection speaks TLS
 // and to know when a whole ClientHello is buffered, and to find record boundaries in a ciphertext
-// stream. The functions are pure: they read the bytes they are given, allocate nothing and never
-// panic on any input (fuzzed).
+// stream. Its functions read the bytes they are given, allocate nothing and never panic on any
+// bytes (fuzzed); HelloScanner.Scan panics only if its caller's buffer shrinks, which is a bug.
 //
-// Concurrency: every function is safe to call from any goroutine; nothing here has state.
+// Usage, as a server accumulates a client's first bytes in buf:
+//
+//	s := record.HelloScanner{Max: 16389}
+//	buf = append(buf, p...)
+//	need, err := s.Scan(buf) // err: ErrNotTLS (plain SIP), ErrOverflow, ErrTooBig, ...
+//	if err == nil && need == 0 {
+//		// a whole ClientHello is in buf: start the handshake
+//	}
+//
+// Concurrency: the functions are safe to call from any goroutine; a HelloScanner belongs to one
+// goroutine at a time.
 //
 // # Limitations
 //
