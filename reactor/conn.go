@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/tlsmux/tlsmux/forward"
 	"github.com/tlsmux/tlsmux/internal/timerwheel"
@@ -90,8 +91,32 @@ func (s *Server) OnOpen(gc gnet.Conn) (out []byte, action gnet.Action) {
 }
 
 // notifyOffLoop is tlsconn's Notify hook: the handshake goroutine produced output or finished.
-// Wake re-enters OnTraffic on the client's loop; gnet ignores wakes of closed connections.
-func (c *conn) notifyOffLoop() { _ = c.cl.Wake(nil) }
+// It queues handshakeTask on the connection's loop. Not Wake: gnet drops wakes of a connection it
+// has closed, and a phone that sent its Finished and its FIN together is closed by gnet while its
+// handshake is still being completed (see OnClose).
+func (c *conn) notifyOffLoop() { _ = c.l.el.Execute(c.l.s.ctx, (*handshakeTask)(c)) }
+
+// handshakeTask collects the handshake goroutine's progress on the loop (a gnet.Runnable).
+type handshakeTask conn
+
+func (h *handshakeTask) Run(context.Context) error {
+	c := (*conn)(h)
+	defer c.l.s.recoverConn(c)
+	c.l.now = time.Now()
+	c.pollHandshake()
+	return nil
+}
+
+func (c *conn) pollHandshake() {
+	if c.phase != phaseHandshaking {
+		return
+	}
+	done, plain, err := c.tc.Poll(c.l.plain[:0])
+	c.flushClient()
+	if done {
+		c.handshakeDone(plain, err)
+	}
+}
 
 // OnTraffic handles bytes from either side.
 func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
@@ -120,6 +145,13 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	c.l.now = time.Now()
 	if gc == c.cl {
 		c.clOpen = false
+		if c.phase == phaseHandshaking {
+			// gnet reports the FIN by closing. The handshake goroutine may still hold the
+			// phone's Finished and its last message: let it finish with what it has, then
+			// deliver (handshakeDone), bounded by the handshake timeout.
+			c.tc.FeedEOF()
+			return gnet.None
+		}
 		c.close(ReasonClientClosed, err)
 	} else if gc == c.be {
 		c.beOpen = false
@@ -145,16 +177,9 @@ func (c *conn) fromClient(buf []byte) {
 			c.l.admit(c)
 		}
 	case phaseHandshaking:
-		if len(buf) > 0 {
-			if _, err := c.tc.Feed(buf, nil); err != nil {
-				c.tlsFailed(err)
-				return
-			}
-		}
-		done, plain, err := c.tc.Poll(c.l.plain[:0])
-		c.flushClient()
-		if done {
-			c.handshakeDone(plain, err)
+		if _, err := c.tc.Feed(buf, nil); err != nil {
+			c.tlsFailed(err)
+			return
 		}
 	default: // dialing, proxying
 		plain, err := c.tc.Feed(buf, c.l.plain[:0])
@@ -189,10 +214,18 @@ func (c *conn) releaseSlot() {
 
 func (c *conn) handshakeDone(plain []byte, err error) {
 	c.releaseSlot()
-	if err != nil {
+	if err != nil && !c.tc.Handshook() {
+		if !c.clOpen {
+			// The phone closed the TCP connection before completing the handshake.
+			c.close(ReasonClientClosed, err)
+			c.finish()
+			return
+		}
 		c.tlsFailed(err)
 		return
 	}
+	// err != nil here means the handshake completed and what came right behind the client's
+	// Finished ended the connection (typically data then close_notify): deliver the data first.
 	s := c.l.s
 	c.established = true
 	s.stats.handshakes.Add(1)
@@ -208,6 +241,13 @@ func (c *conn) handshakeDone(plain []byte, err error) {
 	c.rescheduleIdle()
 	c.dial()
 	c.toBackend(plain)
+	switch {
+	case err != nil:
+		c.tlsFailed(err)
+	case !c.clOpen:
+		c.close(ReasonClientClosed, nil) // the phone left during the handshake; its bytes are queued
+		c.finish()
+	}
 }
 
 // dial connects to the backend off-loop (gnet's own Register has no timeout) and enrolls the
@@ -242,6 +282,7 @@ func (c *conn) dial() {
 			c.l.now = time.Now()
 			c.dialing = false
 			r := dialReason(err)
+			c.dropPending(r)
 			s.log.Warn("backend dial failed", "conn", c.id, "reason", r, "backend", s.o.Backend.String(), "err", err)
 			c.close(r, err)
 			c.finish()
@@ -254,12 +295,15 @@ func (s *Server) onBackendOpen(c *conn, gc gnet.Conn) gnet.Action {
 	defer s.recoverConn(c)
 	c.l.now = time.Now()
 	c.dialing = false
-	if c.phase >= phaseClosing {
+	if c.phase >= phaseClosing && c.pending == nil {
 		c.finish()
 		return gnet.Close
 	}
+	// Open, or closing with clear text the phone sent before it left (see close): deliver it.
 	c.be, c.beOpen = gc, true
-	c.phase = phaseProxying
+	if c.phase < phaseClosing {
+		c.phase = phaseProxying
+	}
 	if s.o.ProxyProtocol != forward.None {
 		hdr, err := forward.AppendHeader(c.l.out[:0], s.o.ProxyProtocol, c.facts())
 		if err != nil {
@@ -278,6 +322,7 @@ func (s *Server) onBackendOpen(c *conn, gc gnet.Conn) gnet.Action {
 		q.Reset()
 	}
 	c.checkOutbound()
+	c.finish()
 	return gnet.None
 }
 
@@ -286,7 +331,7 @@ func (c *conn) facts() forward.Facts {
 	a := c.tc.Attrs()
 	f := forward.Facts{
 		Src:        addrPort(c.cl.RemoteAddr()),
-		Dst:        addrPort(c.cl.LocalAddr()),
+		Dst:        localAddrPort(c.cl),
 		TLS:        true,
 		Version:    a.VersionName(),
 		Cipher:     forward.CipherName(a.CipherSuite),
@@ -301,6 +346,21 @@ func (c *conn) facts() forward.Facts {
 		f.VerifyResult = 1 // the spec: zero only if the client presented a certificate that was verified
 	}
 	return f
+}
+
+// localAddrPort is the address the client connected to. gnet's LocalAddr is the listener's
+// address as configured (a wildcard, or port 0), not the accepted socket's, so ask the socket.
+func localAddrPort(gc gnet.Conn) netip.AddrPort {
+	sa, err := unix.Getsockname(gc.Fd())
+	if err == nil {
+		switch a := sa.(type) {
+		case *unix.SockaddrInet4:
+			return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+		case *unix.SockaddrInet6:
+			return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
+		}
+	}
+	return addrPort(gc.LocalAddr())
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
@@ -523,10 +583,10 @@ func (c *conn) close(r Reason, err error) {
 	c.reason = r
 	s.stats.closed[r].Add(1)
 	c.releaseSlot()
-	if q := c.pending; q != nil {
-		c.drop(r, q.Len())
-		q.Reset()
-		c.pending = nil
+	if r != ReasonClientClosed || !c.dialing {
+		// A phone that leaves while its backend is being dialled still has its last bytes
+		// delivered (onBackendOpen); any other close drops what is queued.
+		c.dropPending(r)
 	}
 	c.tc.Close(s.o.SendCloseNotify && c.established && c.clOpen)
 	c.flushClient()
@@ -569,10 +629,20 @@ func (c *conn) finish() {
 		}
 		return
 	}
+	c.dropPending(c.reason) // the backend never came up
 	c.phase = phaseClosed
 	c.l.wheel.Stop(&c.timer)
 	c.l.unlink(c)
 	c.l.s.stats.open.Add(-1)
+}
+
+// dropPending discards the clear-text queue, counting its bytes under r.
+func (c *conn) dropPending(r Reason) {
+	if q := c.pending; q != nil {
+		c.drop(r, q.Len())
+		q.Reset()
+		c.pending = nil
+	}
 }
 
 // abort closes both sides now, dropping what is queued (gnet's Close writes what fits).
