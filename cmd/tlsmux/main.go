@@ -59,6 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	logProfile(log, info)
+	// Catch the signals before anything can announce that we serve.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	srv, err := reactor.New(reactorOptions(cfg, tcfg, info, log))
 	if err == nil {
 		err = srv.Start()
@@ -68,9 +72,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	log.Info("tlsmux serving", "listen", fmt.Sprint(srv.Addrs()), "backend", cfg.Backend.String(), "proxy_protocol", cfg.ProxyProtocol)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
 	got := <-sig
 	return shutdown(srv, log, got.String(), cfg.Timeouts.ShutdownGrace.Duration())
 }
