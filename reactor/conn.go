@@ -3,6 +3,7 @@ package reactor
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -41,6 +42,10 @@ type conn struct {
 	l  *loop
 	cl gnet.Conn // client; constant after OnOpen (read by the handshake goroutine's Notify)
 	be gnet.Conn // backend; nil until enrolled
+
+	// gone holds the client's addresses when it closes before the PROXY header is written (gnet
+	// forgets them, and the fd may be reused); nil otherwise, which is almost always.
+	gone *clientAddrs
 
 	tc      *tlsconn.Conn
 	pending *wq.Queue // clear text held until the backend is up; nil when empty
@@ -85,7 +90,7 @@ func (s *Server) OnOpen(gc gnet.Conn) (out []byte, action gnet.Action) {
 	c.deadline = l.now.Add(s.o.HelloTimeout)
 	l.wheel.Schedule(&c.timer, c.deadline)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.Debug("accepted", "conn", c.id, "remote", gc.RemoteAddr().String(), "local", gc.LocalAddr().String())
+		s.log.Debug("accepted", "conn", c.id, "remote", gc.RemoteAddr().String(), "local", localAddrPort(gc).String())
 	}
 	return nil, gnet.None
 }
@@ -144,6 +149,9 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	defer s.recoverConn(c)
 	c.l.now = time.Now()
 	if gc == c.cl {
+		if c.phase < phaseProxying {
+			c.rememberClient() // before gnet forgets it
+		}
 		c.clOpen = false
 		if c.phase == phaseHandshaking {
 			// gnet reports the FIN by closing. The handshake goroutine may still hold the
@@ -171,6 +179,7 @@ func (c *conn) fromClient(buf []byte) {
 	case phaseHello:
 		if _, err := c.tc.Feed(buf, nil); err != nil {
 			c.tlsFailed(err)
+			c.drop(ReasonNone, len(buf)) // refused: counted under the close reason
 			return
 		}
 		if c.tc.HelloReady() && !c.waiting {
@@ -179,6 +188,7 @@ func (c *conn) fromClient(buf []byte) {
 	case phaseHandshaking:
 		if _, err := c.tc.Feed(buf, nil); err != nil {
 			c.tlsFailed(err)
+			c.drop(ReasonNone, len(buf))
 			return
 		}
 	default: // dialing, proxying
@@ -215,8 +225,9 @@ func (c *conn) releaseSlot() {
 func (c *conn) handshakeDone(plain []byte, err error) {
 	c.releaseSlot()
 	if err != nil && !c.tc.Handshook() {
-		if !c.clOpen {
-			// The phone closed the TCP connection before completing the handshake.
+		if !c.clOpen && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+			// The phone closed the TCP connection before completing the handshake. A phone
+			// that closed only after our alert reached it was refused: handshake_failed.
 			c.close(ReasonClientClosed, err)
 			c.finish()
 			return
@@ -329,9 +340,13 @@ func (s *Server) onBackendOpen(c *conn, gc gnet.Conn) gnet.Action {
 // facts are what the PROXY header tells the core about the client and its TLS session.
 func (c *conn) facts() forward.Facts {
 	a := c.tc.Attrs()
+	addrs := c.gone
+	if addrs == nil {
+		addrs = &clientAddrs{src: addrPort(c.cl.RemoteAddr()), dst: localAddrPort(c.cl)}
+	}
 	f := forward.Facts{
-		Src:        addrPort(c.cl.RemoteAddr()),
-		Dst:        localAddrPort(c.cl),
+		Src:        addrs.src,
+		Dst:        addrs.dst,
 		TLS:        true,
 		Version:    a.VersionName(),
 		Cipher:     forward.CipherName(a.CipherSuite),
@@ -346,6 +361,16 @@ func (c *conn) facts() forward.Facts {
 		f.VerifyResult = 1 // the spec: zero only if the client presented a certificate that was verified
 	}
 	return f
+}
+
+type clientAddrs struct{ src, dst netip.AddrPort }
+
+// rememberClient keeps the client's addresses for a PROXY header written after the client has
+// gone. Call it while the client's gnet conn is still open (or inside its OnClose).
+func (c *conn) rememberClient() {
+	if c.gone == nil && c.l.s.o.ProxyProtocol != forward.None {
+		c.gone = &clientAddrs{src: addrPort(c.cl.RemoteAddr()), dst: localAddrPort(c.cl)}
+	}
 }
 
 // localAddrPort is the address the client connected to. gnet's LocalAddr is the listener's
@@ -438,7 +463,8 @@ func (c *conn) checkOutbound() {
 	limit := c.l.s.o.TCPConnWqMax
 	if c.clOpen && c.cl.OutboundBuffered() > limit || c.beOpen && c.be.OutboundBuffered() > limit {
 		if c.phase < phaseClosing {
-			c.drop(ReasonSendQueueFull, n)
+			// Nothing is lost yet: the pair drains for at most the send timeout, and what is
+			// still queued then is counted (onTimer), once.
 			c.close(ReasonSendQueueFull, nil)
 		}
 		return
@@ -478,8 +504,13 @@ func (c *conn) onTimer() {
 	case phaseClosing:
 		c.finish()
 		if c.phase == phaseClosing && !now.Before(c.deadline) {
-			// The send timeout ended the drain: what is still queued is lost.
-			c.drop(ReasonSendTimeout, c.outbound())
+			// The send timeout ended the drain: what is still queued is lost. A queue that
+			// went over its limit is why the pair closed, so its loss is counted as that.
+			r := ReasonSendTimeout
+			if c.reason == ReasonSendQueueFull {
+				r = ReasonSendQueueFull
+			}
+			c.drop(r, c.outbound())
 			c.abort()
 		}
 		return
@@ -587,6 +618,8 @@ func (c *conn) close(r Reason, err error) {
 		// A phone that leaves while its backend is being dialled still has its last bytes
 		// delivered (onBackendOpen); any other close drops what is queued.
 		c.dropPending(r)
+	} else if c.clOpen {
+		c.rememberClient()
 	}
 	c.tc.Close(s.o.SendCloseNotify && c.established && c.clOpen)
 	c.flushClient()

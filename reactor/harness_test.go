@@ -39,6 +39,9 @@ type setup struct {
 	opts func(*reactor.Options)
 	core sipcore.Options
 	tls  func(*tls.Config, *testcert.PKI)
+	// config, if set, makes the whole server config from the env's PKI (one built by package
+	// profile, say) in place of the default one; tls is then not called.
+	config func(*testcert.PKI) *tls.Config
 	// backend overrides the SIP core (for a down or stalled backend).
 	backend netip.AddrPort
 }
@@ -60,7 +63,10 @@ func start(t testing.TB, s setup) *env {
 		backend = e.core.Addr().(*net.TCPAddr).AddrPort()
 	}
 	tcfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if s.tls != nil {
+	switch {
+	case s.config != nil:
+		tcfg = s.config(pki)
+	case s.tls != nil:
 		s.tls(tcfg, pki)
 	}
 	o := reactor.Options{

@@ -4,14 +4,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tlsmux/tlsmux/forward"
 	"github.com/tlsmux/tlsmux/internal/sipcore"
 	"github.com/tlsmux/tlsmux/internal/sipmsg"
+	"github.com/tlsmux/tlsmux/reactor"
 )
 
 // holdConn passes the first write (the ClientHello) through and holds every later one until
@@ -53,8 +56,22 @@ func (h *holdConn) Close() error {
 // TestLastWordsDelivered: a phone whose Finished, last message and close_notify arrive together
 // (the backend is not even dialled yet) still has its message delivered to the core.
 func TestLastWordsDelivered(t *testing.T) {
+	for _, pp := range []forward.ProxyProtocol{forward.None, forward.V2} {
+		t.Run(pp.String(), func(t *testing.T) { testLastWords(t, pp) })
+	}
+}
+
+func testLastWords(t *testing.T, pp forward.ProxyProtocol) {
 	closed := make(chan error, 1)
-	e := start(t, setup{core: sipcore.Options{OnClose: func(_ *sipcore.ConnInfo, err error) { closed <- err }}})
+	src := make(chan netip.AddrPort, 1)
+	e := start(t, setup{
+		opts: func(o *reactor.Options) { o.ProxyProtocol = pp },
+		core: sipcore.Options{
+			ProxyProtocol: pp != forward.None,
+			OnConn:        func(ci *sipcore.ConnInfo) { src <- ci.Source },
+			OnClose:       func(_ *sipcore.ConnInfo, err error) { closed <- err },
+		},
+	})
 	raw, err := net.Dial("tcp", e.addr)
 	require.NoError(t, err)
 	cfg := e.client.Clone()
@@ -72,9 +89,15 @@ func TestLastWordsDelivered(t *testing.T) {
 		var fe *sipmsg.Error
 		require.False(t, errors.As(err, &fe), "the core saw a broken message: %v", err)
 	}
+	if pp != forward.None {
+		// The phone had gone before the backend connection existed; the header still names it.
+		require.Equal(t, raw.LocalAddr().(*net.TCPAddr).AddrPort(), <-src)
+	}
 	st := e.core.Stats()
 	require.EqualValues(t, 1, st.Echoed, "the core got the message")
-	require.EqualValues(t, len(msg), st.BytesIn)
+	if pp == forward.None {
+		require.EqualValues(t, len(msg), st.BytesIn) // with a header the core counts its bytes too
+	}
 	waitFor(t, "the pair to close", func() bool { return e.srv.Stats().Open == 0 })
 	require.EqualValues(t, 1, e.srv.Stats().Closed["client_closed"])
 	require.Empty(t, e.srv.Stats().DroppedBytes)
