@@ -26,7 +26,7 @@ func ExampleAppendHeader_v2() {
 		Src:     netip.MustParseAddrPort("192.0.2.10:50000"),
 		Dst:     netip.MustParseAddrPort("198.51.100.1:5061"),
 		TLS:     true,
-		Version: forward.VersionName(tls.VersionTLS12),
+		Version: "TLSv1.2", // tlsconn.Attrs.VersionName spells it as OpenSSL does
 		Cipher:  forward.CipherName(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
 		SNI:     "sip.example.com",
 	}

@@ -72,23 +72,3 @@ func CipherName(id uint16) string {
 	}
 	return tls.CipherSuiteName(id)
 }
-
-// VersionName returns the protocol version as OpenSSL's SSL_get_version spells it, which is
-// what HAProxy sends in PP2_SUBTYPE_SSL_VERSION: "TLSv1",
-// "TLSv1.1", "TLSv1.2", "TLSv1.3", "SSLv3". Other values fall back to tls.VersionName
-// ("0x0305").
-func VersionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	case tls.VersionTLS10:
-		return "TLSv1"
-	case tls.VersionSSL30: // deprecated in crypto/tls and never negotiated, but it has a name
-		return "SSLv3"
-	}
-	return tls.VersionName(v)
-}

@@ -109,26 +109,9 @@ func TestCipherNameMatchesOpenSSL(t *testing.T) {
 	t.Logf("%d of %d names checked against openssl", seen, len(opensslNames))
 }
 
-func TestVersionName(t *testing.T) {
-	for v, want := range map[uint16]string{
-		tls.VersionTLS13: "TLSv1.3",
-		tls.VersionTLS12: "TLSv1.2",
-		tls.VersionTLS11: "TLSv1.1",
-		tls.VersionTLS10: "TLSv1",
-		0x0300:           "SSLv3",
-		0x0305:           "0x0305",
-		0:                "0x0000",
-	} {
-		if got := VersionName(v); got != want {
-			t.Errorf("VersionName(%#04x) = %q, want %q", v, got, want)
-		}
-	}
-}
-
 func TestNamesDoNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() {
 		_ = CipherName(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
-		_ = VersionName(tls.VersionTLS13)
 	}); n != 0 {
 		t.Errorf("%v allocs, want 0", n)
 	}

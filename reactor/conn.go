@@ -559,29 +559,23 @@ func (c *conn) rescheduleIdle() {
 	c.l.wheel.Schedule(&c.timer, at)
 }
 
+// tlsReasons maps tlsconn's failure reasons to the counters'; the rest count as tls_error.
+var tlsReasons = [...]Reason{
+	tlsconn.ReasonNotTLS:         ReasonNotTLS,
+	tlsconn.ReasonBadRecord:      ReasonBadRecord,
+	tlsconn.ReasonRecordOverflow: ReasonRecordOverflow,
+	tlsconn.ReasonHelloTooBig:    ReasonHelloTooBig,
+	tlsconn.ReasonBufferFull:     ReasonBufferFull,
+	tlsconn.ReasonHandshake:      ReasonHandshakeFailed,
+	tlsconn.ReasonAlert:          ReasonPeerAlert,
+	tlsconn.ReasonPeerClosed:     ReasonClientClosed,
+}
+
 // tlsFailed closes the connection after a TLS error, sending the alert tlsconn queued.
 func (c *conn) tlsFailed(err error) {
 	r := ReasonTLSError
-	var te *tlsconn.Error
-	if errors.As(err, &te) {
-		switch te.Reason {
-		case tlsconn.ReasonNotTLS:
-			r = ReasonNotTLS
-		case tlsconn.ReasonBadRecord:
-			r = ReasonBadRecord
-		case tlsconn.ReasonRecordOverflow:
-			r = ReasonRecordOverflow
-		case tlsconn.ReasonHelloTooBig:
-			r = ReasonHelloTooBig
-		case tlsconn.ReasonBufferFull:
-			r = ReasonBufferFull
-		case tlsconn.ReasonHandshake:
-			r = ReasonHandshakeFailed
-		case tlsconn.ReasonAlert:
-			r = ReasonPeerAlert
-		case tlsconn.ReasonPeerClosed:
-			r = ReasonClientClosed
-		}
+	if tr := tlsconn.ReasonOf(err); int(tr) < len(tlsReasons) && tlsReasons[tr] != ReasonNone {
+		r = tlsReasons[tr]
 	}
 	c.flushClient()
 	c.close(r, err)
