@@ -95,31 +95,12 @@ func FuzzSplit(f *testing.F) {
 
 // framesSplit is frames with chunk sizes drawn from r: mostly tiny, sometimes large.
 func framesSplit(f Framer, in []byte, r *rand.Rand) []frame {
-	var out []frame
-	var buf []byte
-	for off := 0; ; {
-		size := 1 + r.IntN(4)
+	return framesBy(f, in, func() int {
 		if r.IntN(4) == 0 {
-			size = 1 + r.IntN(256)
+			return 1 + r.IntN(256)
 		}
-		end := min(off+size, len(in))
-		buf = append(buf, in[off:end]...)
-		off = end
-		for {
-			kind, n, err := f.Next(buf)
-			if err != nil {
-				return append(out, frame{err: err})
-			}
-			if kind == None {
-				break
-			}
-			out = append(out, frame{kind: kind, data: bytes.Clone(buf[:n])})
-			buf = buf[n:]
-		}
-		if off == len(in) {
-			return append(out, frame{kind: None, data: buf})
-		}
-	}
+		return 1 + r.IntN(4)
+	})
 }
 
 // describeRaw is describe with the exact bytes of every frame, so any difference shows.

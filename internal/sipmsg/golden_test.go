@@ -108,13 +108,18 @@ type frame struct {
 }
 
 // frames runs f over in, delivered chunk bytes at a time, and returns every frame, then either
-// the error or (kind None) the bytes left unframed. Like a connection's read loop, it appends new
-// bytes to a buffer and calls Next until it asks for more.
+// the error or (kind None) the bytes left unframed.
 func frames(f Framer, in []byte, chunk int) []frame {
+	return framesBy(f, in, func() int { return chunk })
+}
+
+// framesBy is frames with each chunk's size from next. Like a connection's read loop, it appends
+// new bytes to a buffer and calls Next until it asks for more.
+func framesBy(f Framer, in []byte, next func() int) []frame {
 	var out []frame
 	var buf []byte
 	for off := 0; ; {
-		end := min(off+chunk, len(in))
+		end := min(off+max(next(), 1), len(in))
 		buf = append(buf, in[off:end]...)
 		off = end
 		for {
