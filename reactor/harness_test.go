@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/tlsmux/tlsmux/internal/leakcheck"
 	"github.com/tlsmux/tlsmux/internal/sipcore"
 	"github.com/tlsmux/tlsmux/internal/sipmsg"
+	"github.com/tlsmux/tlsmux/internal/syncbuf"
 	"github.com/tlsmux/tlsmux/internal/testcert"
 	"github.com/tlsmux/tlsmux/reactor"
 )
@@ -31,7 +31,7 @@ type env struct {
 	core   *sipcore.Server
 	srv    *reactor.Server
 	addr   string
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	client *tls.Config // trusts pki, no client certificate
 }
 
@@ -51,7 +51,7 @@ func start(t testing.TB, s setup) *env {
 	pki := testcert.MustNew()
 	cert, err := pki.Server("sip.example.net")
 	require.NoError(t, err)
-	e := &env{t: t, pki: pki, logs: &syncBuffer{}}
+	e := &env{t: t, pki: pki, logs: &syncbuf.Buffer{}}
 	backend := s.backend
 	if s.core.MaxMessage == 0 {
 		s.core.MaxMessage = 1 << 20
@@ -151,21 +151,4 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

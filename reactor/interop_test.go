@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlsmux/tlsmux/forward"
 	"github.com/tlsmux/tlsmux/internal/sipcore"
+	"github.com/tlsmux/tlsmux/internal/syncbuf"
 	"github.com/tlsmux/tlsmux/reactor"
 )
 
@@ -42,7 +43,7 @@ func sClient(t *testing.T, e *env, args []string, msgs ...[]byte) string {
 		"-no_ign_eof",          // after -quiet: end the session when stdin ends
 		"-nocommands",          // never read a line of SIP as a command letter (R, K, Q)
 	}, args...)...)
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
 	stdin, err := cmd.StdinPipe()

@@ -1,40 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
 	"regexp"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tlsmux/tlsmux/internal/syncbuf"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSIGTERMShutsDownCleanly runs the real serve path, makes a TLS connection, sends the process
 // SIGTERM, and expects exit status 0 with the shutdown logged.
 func TestSIGTERMShutsDownCleanly(t *testing.T) {
-	var out lockedBuffer
-	var errb lockedBuffer
+	var out syncbuf.Buffer
+	var errb syncbuf.Buffer
 	code := make(chan int, 1)
 	go func() {
 		code <- run([]string{"-listen", "tls:127.0.0.1:0", "-backend", "tcp:127.0.0.1:9", "-shutdown-grace", "1s"}, &out, &errb)
