@@ -13,13 +13,17 @@ import (
 	"github.com/tlsmux/tlsmux/internal/sipmsg"
 )
 
-// client is one connection, owned by one goroutine at a time: its worker, then its hold.
+// client is one connection, owned by one goroutine at a time: its worker, then its hold or
+// timed phase.
 type client struct {
-	o   *Options
-	id  int
-	w   *worker
-	raw net.Conn // the TCP connection: deadlines, and closed when the context ends
-	nc  net.Conn // raw, or the TLS connection over it
+	o     *Options
+	r     *runner
+	id    int
+	w     *worker // while on its worker's goroutine; then nil
+	shard *shard  // once handed off to a goroutine of its own
+	cache tls.ClientSessionCache
+	raw   net.Conn // the TCP connection: deadlines, and closed when the context ends
+	nc    net.Conn // raw, or the TLS connection over it
 
 	stop func() bool // unregisters the context watch
 	fr   sipmsg.Framer
@@ -47,17 +51,94 @@ func (c *client) connect(ctx context.Context) error {
 	c.raw, c.nc = raw, raw
 	// Closing the socket is the one way to interrupt every blocking call at once.
 	c.stop = context.AfterFunc(ctx, func() { raw.Close() })
-	if c.o.TLS != nil {
-		tc := tls.Client(raw, c.o.TLS)
-		c.deadline()
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fail(Handshake, err)
-		}
-		c.nc = tc
+	if c.o.TLS == nil {
+		c.res.handshakes++
+		c.recordHandshake(time.Since(t0))
+		return nil
 	}
+	cfg := c.o.TLS
+	var watch *ticketWatch
+	if c.cache != nil {
+		watch = &ticketWatch{ClientSessionCache: c.cache, raw: raw}
+		cfg = cfg.Clone()
+		cfg.ClientSessionCache = watch
+	}
+	tc := tls.Client(raw, cfg)
+	c.deadline()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fail(Handshake, err)
+	}
+	c.nc = tc
 	c.res.handshakes++
-	c.w.handshake.Record(time.Since(t0))
+	c.recordHandshake(time.Since(t0))
+	st := tc.ConnectionState()
+	if st.DidResume {
+		c.res.resumed++
+	} else if watch != nil && st.Version == tls.VersionTLS13 && c.bare() && c.w != nil && !c.w.noTickets {
+		c.w.noTickets = !c.awaitTicket(tc, watch)
+	}
 	return nil
+}
+
+// bare reports whether the connection ends right after its handshake.
+func (c *client) bare() bool {
+	o := c.o
+	return o.SkipRegister && o.Messages == 0 && o.Hold == 0 && o.Duration == 0
+}
+
+// ticketWait bounds the wait for a session ticket after a bare handshake.
+const ticketWait = time.Second
+
+// awaitTicket reads until the server's NewSessionTicket (RFC 8446 §4.6.1) is stored in the
+// cache, or for ticketWait at most, and reports whether one was. A TLS 1.3 server sends the
+// ticket right after its Finished, so it is usually in the socket buffer already.
+func (c *client) awaitTicket(tc *tls.Conn, w *ticketWatch) bool {
+	w.waiting = true
+	c.raw.SetReadDeadline(time.Now().Add(min(c.o.Timeout, ticketWait)))
+	var b [1]byte
+	tc.Read(b[:]) // ends with the deadline, moved to the past by Put once the ticket is stored
+	w.waiting = false
+	return w.stored
+}
+
+// ticketWatch is a connection's view of its session cache that ends a wait for a ticket: Put
+// runs inside tls.Conn.Read, on the goroutine that owns the connection.
+type ticketWatch struct {
+	tls.ClientSessionCache
+	raw     net.Conn
+	waiting bool // awaitTicket is reading
+	stored  bool
+}
+
+func (w *ticketWatch) Put(key string, cs *tls.ClientSessionState) {
+	w.ClientSessionCache.Put(key, cs)
+	if cs != nil && w.waiting {
+		w.stored = true
+		w.raw.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// aLongTimeAgo is a deadline in the past: it makes a blocked Read return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (c *client) recordHandshake(d time.Duration) {
+	if s := c.shard; s != nil {
+		s.mu.Lock()
+		s.handshake.Record(d)
+		s.mu.Unlock()
+		return
+	}
+	c.w.handshake.Record(d)
+}
+
+func (c *client) recordLatency(d time.Duration) {
+	if s := c.shard; s != nil {
+		s.mu.Lock()
+		s.latency.Record(d)
+		s.mu.Unlock()
+		return
+	}
+	c.w.latency.Record(d)
 }
 
 func (c *client) close() {
@@ -148,7 +229,7 @@ func (c *client) roundTrip(seq uint32) error {
 			return err
 		}
 		if kind == sipmsg.SIP && bytes.Equal(frame, c.sent) {
-			c.w.latency.Record(time.Since(t0))
+			c.recordLatency(time.Since(t0))
 			c.res.messages++
 			c.o.Progress.Messages.Add(1)
 			return nil
@@ -195,30 +276,96 @@ func diff(got, want []byte) error {
 }
 
 // hold keeps the connection open for Options.Hold, sending keepalives and answering the core,
-// then closes it. It runs on its own goroutine and returns the connection's result.
+// then closes it; with Options.Drop, it drops and reconnects when told and holds again until
+// the storm is over. It runs on its own goroutine and returns the connection's result.
 func (c *client) hold(ctx context.Context) result {
-	p := c.o.Progress
-	if n := p.Held.Add(1); c.o.OnHold != nil {
-		c.o.OnHold(int(n))
+	r := c.r
+	if r.dropCtx == nil {
+		return c.finishHandoff(ctx, c.holdFor(nil))
 	}
-	// Holding is mostly idle: let go of the buffers sized for messages.
-	c.sent, c.out = nil, nil
-	if c.beg == c.end {
-		c.buf, c.beg, c.end = nil, 0, 0
+	r.unsettled.Add(1)
+	err := c.holdFor(r.dropCtx)
+	if err == nil && ctx.Err() == nil && r.dropped.Load() {
+		c.drop()
+		if err = c.connect(ctx); err == nil {
+			err = c.exchange()
+		}
+		if err == nil {
+			c.res.back = time.Now()
+		}
+		r.reconnected()
+		if err == nil {
+			err = c.holdFor(r.backCtx)
+		}
+		return c.finishHandoff(ctx, err)
 	}
-	err := c.holdLoop()
-	p.Held.Add(-1)
+	r.reconnected()
+	return c.finishHandoff(ctx, err)
+}
+
+// finishHandoff closes a handed-off connection and returns its result.
+func (c *client) finishHandoff(ctx context.Context, err error) result {
+	c.r.open.Add(-1)
 	c.close()
 	if ctx.Err() != nil {
-		err = nil // the caller ended the hold: that is how a hold may end
+		err = nil // the caller ended the run: that is how a hold or a timed phase may end
 	}
 	c.res.err = classify(ctx, err)
 	return c.res
 }
 
+// drop closes the connection the way an outage does: a TCP RST (SO_LINGER 0), no TLS
+// close_notify, no FIN.
+func (c *client) drop() {
+	c.stop()
+	if tc, ok := c.raw.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.raw.Close()
+	c.raw, c.nc, c.stop = nil, nil, nil
+	c.buf, c.beg, c.end = nil, 0, 0
+}
+
+// timed waits for the timed phase (Options.Duration), sends messages one at a time until it
+// ends, then closes the connection. It runs on its own goroutine.
+func (c *client) timed(ctx context.Context) result {
+	end, err := c.r.window(ctx)
+	if err == nil {
+		// CSeq 1 was the REGISTER, then came Options.Messages; a wrap after 4e9 is harmless.
+		for seq := uint32(c.o.Messages) + 2; time.Now().Before(end); seq++ {
+			if err = c.roundTrip(seq); err != nil {
+				break
+			}
+		}
+	}
+	c.res.ended = time.Now()
+	return c.finishHandoff(ctx, err)
+}
+
+// holdFor holds until Options.Hold has passed or stop (if not nil) ends.
+func (c *client) holdFor(stop context.Context) error {
+	p := c.o.Progress
+	if n := p.Held.Add(1); c.o.OnHold != nil {
+		c.o.OnHold(int(n))
+	}
+	defer p.Held.Add(-1)
+	// Holding is mostly idle: let go of the buffers sized for messages.
+	c.sent, c.out = nil, nil
+	if c.beg == c.end {
+		c.buf, c.beg, c.end = nil, 0, 0
+	}
+	if stop != nil {
+		raw := c.raw // not c.raw: a reconnect replaces it while this may still run
+		wake := context.AfterFunc(stop, func() { raw.SetReadDeadline(aLongTimeAgo) })
+		defer wake()
+	}
+	return c.holdLoop(stop)
+}
+
 var errNoPong = errors.New("no pong within the timeout")
 
-func (c *client) holdLoop() error {
+func (c *client) holdLoop(stop context.Context) error {
+	stopped := func() bool { return stop != nil && stop.Err() != nil }
 	now := time.Now()
 	end := now.Add(c.o.Hold)
 	var nextPing, pongBy time.Time // zero: none due
@@ -228,7 +375,7 @@ func (c *client) holdLoop() error {
 	for {
 		now = time.Now()
 		switch {
-		case !now.Before(end):
+		case !now.Before(end) || stopped():
 			return nil
 		case !pongBy.IsZero() && !now.Before(pongBy):
 			return fail(Timeout, errNoPong)
@@ -246,9 +393,14 @@ func (c *client) holdLoop() error {
 			}
 		}
 		// Reads double as the timer: crypto/tls keeps a connection usable after a read
-		// deadline expires (the error is temporary), so waking to send a ping is safe.
+		// deadline expires (the error is temporary), so waking to send a ping is safe. stop's
+		// wake-up moves the deadline to the past; checking stop after setting ours means that
+		// wake-up is either seen here or comes after ours.
 		c.raw.SetReadDeadline(wake)
 		c.raw.SetWriteDeadline(now.Add(c.o.Timeout))
+		if stopped() {
+			return nil
+		}
 		kind, frame, err := c.next()
 		if err != nil {
 			var ne net.Error

@@ -10,14 +10,21 @@
 // Options.Hold, the connection then stays open, pinging with RFC 5626 CRLF keepalives if
 // Options.KeepAlive is set. Every wait is bounded by Options.Timeout and by the context.
 //
+// Three modes serve the benchmarks in bench/: Options.Resume keeps a TLS session cache per
+// worker, so handshakes after a worker's first resume the session; Options.Duration makes a
+// timed echo, every connection sending at once for a fixed window after the ramp-up (optionally
+// started by Options.Start, to line up several processes); Options.Drop, with Hold, is the
+// reconnect storm: every held connection reset at once and remade at once. Options.OnReady
+// marks the end of the ramp-up.
+//
 // The Report counts connections ok and failed, failures by Reason (dial, handshake, write, read,
 // mismatch, protocol, timeout, canceled) with the first error of each, handshakes/s, messages/s,
 // and latency quantiles from a small log-bucket Histogram (HdrHistogram's layout, ~3% precision).
 //
 // Scenarios are compositions of the steps: the default is register+echo; Messages 0 with Hold is
 // an idle-connections run ("hold N connections"); SkipRegister with Messages 0 is a bare
-// handshake run. A new scenario is a new step in client.exchange or client.hold, selected by an
-// Options field.
+// handshake run; Duration is a timed echo; Hold with Drop is a storm. A new scenario is a new
+// step in client.exchange, client.hold or client.timed, selected by an Options field.
 //
 // # Concurrency
 //
@@ -42,6 +49,9 @@
 //   - Messages are pipelined one at a time (send, wait for the echo); there is no windowed mode.
 //   - The core must echo: a core that answers MESSAGE with a response instead (Kamailio, Asterisk)
 //     fails with Mismatch. Run with Messages 0 against a real core.
-//   - Rates are over the whole run's wall time, including ramp-up and ramp-down.
+//   - Rates are over the whole run's wall time, including ramp-up and ramp-down, except the
+//     message rate of a timed echo (Options.Duration), which is over its window.
+//   - A storm makes one reconnect attempt per connection (the kernel's SYN retransmissions
+//     included): a connection that fails it counts as failed, it does not retry as a phone would.
 //   - Messages larger than sipmsg.DefaultMax need a core configured for them.
 package loadgen

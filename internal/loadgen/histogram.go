@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/bits"
 	"time"
@@ -107,4 +109,49 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 		}
 	}
 	return time.Duration(h.max)
+}
+
+// histogramJSON is a Histogram's JSON form: the totals and the non-empty buckets as
+// [index, count] pairs, so that histograms kept in several processes can be merged exactly.
+type histogramJSON struct {
+	N       uint64      `json:"n"`
+	Sum     uint64      `json:"sum_ns"`
+	Min     uint64      `json:"min_ns"`
+	Max     uint64      `json:"max_ns"`
+	Buckets [][2]uint64 `json:"buckets,omitempty"`
+}
+
+// MarshalJSON encodes h exactly (UnmarshalJSON restores it).
+func (h *Histogram) MarshalJSON() ([]byte, error) {
+	j := histogramJSON{N: h.n, Sum: h.sum, Min: h.min, Max: h.max}
+	for i, c := range h.counts {
+		if c > 0 {
+			j.Buckets = append(j.Buckets, [2]uint64{uint64(i), c})
+		}
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON replaces h with the histogram MarshalJSON encoded. It refuses bucket indexes
+// out of range and counts that do not add up to the total.
+func (h *Histogram) UnmarshalJSON(b []byte) error {
+	var j histogramJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var n Histogram
+	var total uint64
+	for _, bc := range j.Buckets {
+		if bc[0] >= numBuckets {
+			return fmt.Errorf("loadgen: histogram bucket %d out of range", bc[0])
+		}
+		n.counts[bc[0]] += bc[1]
+		total += bc[1]
+	}
+	if total != j.N || (j.N > 0 && j.Min > j.Max) {
+		return fmt.Errorf("loadgen: histogram counts add up to %d, not %d", total, j.N)
+	}
+	n.n, n.sum, n.min, n.max = j.N, j.Sum, j.Min, j.Max
+	*h = n
+	return nil
 }

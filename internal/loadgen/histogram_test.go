@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -70,5 +71,33 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 	if got := one.Quantile(0.5); got != 0 {
 		t.Errorf("Quantile(0.5) = %d", got)
+	}
+}
+
+func TestHistogramJSONRoundTrip(t *testing.T) {
+	var h Histogram
+	for _, d := range []time.Duration{0, 5, 31, 32, 1000, 1500, time.Millisecond, 3 * time.Second, 3 * time.Second} {
+		h.Record(d)
+	}
+	b, err := json.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Histogram
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back != h {
+		t.Fatalf("round trip differs: %s", b)
+	}
+	var empty, emptyBack Histogram
+	b, _ = json.Marshal(&empty)
+	if err := json.Unmarshal(b, &emptyBack); err != nil || emptyBack != empty {
+		t.Fatalf("empty: %s %v", b, err)
+	}
+	for _, bad := range []string{`{"n":1,"buckets":[[99999,1]]}`, `{"n":2,"buckets":[[3,1]]}`, `{"n":1,"min_ns":5,"max_ns":1,"buckets":[[3,1]]}`, `[]`} {
+		if err := json.Unmarshal([]byte(bad), &back); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
 	}
 }

@@ -45,22 +45,36 @@ type Report struct {
 	Errors   map[Reason]string // the first error seen for each reason, for diagnosis
 
 	Handshakes   int // TLS handshakes completed (TCP connects when TLS is off)
+	Resumed      int // of which resumed a session (Options.Resume)
 	Registers    int // REGISTERs answered 200
 	Messages     int // messages echoed and verified
 	CoreRequests int // core-originated requests answered
 	Pongs        int // keepalive pongs received
 
 	Elapsed          time.Duration // wall time of the whole run
-	HandshakeLatency Histogram     // TCP connect through handshake end, per connection
+	Window           time.Duration // Options.Duration: start of the timed phase to its last message
+	HandshakeLatency Histogram     // TCP connect through handshake end, per connection (and reconnect)
 	Latency          Histogram     // per message: write start to last echo byte read
+
+	// The storm (Options.Drop).
+	Reconnects       int           // connections back after the drop
+	Recovery         time.Duration // from the drop until the last connection was back
+	ReconnectLatency Histogram     // per connection back: from the drop until its REGISTER was answered
 }
 
 // HandshakesPerSec is Handshakes over the whole run's Elapsed time. With Messages > 0 it includes
 // the time spent on messages; run with Messages 0 for a handshake rate.
 func (r *Report) HandshakesPerSec() float64 { return perSec(r.Handshakes, r.Elapsed) }
 
-// MessagesPerSec is verified echoes over Elapsed.
-func (r *Report) MessagesPerSec() float64 { return perSec(r.Messages, r.Elapsed) }
+// MessagesPerSec is verified echoes over Window with Options.Duration (the messages of the
+// ramp-up, Options.Messages, count too, which is a small error when there are few), otherwise
+// over Elapsed.
+func (r *Report) MessagesPerSec() float64 {
+	if r.Window > 0 {
+		return perSec(r.Messages, r.Window)
+	}
+	return perSec(r.Messages, r.Elapsed)
+}
 
 func perSec(n int, d time.Duration) float64 {
 	if d <= 0 {
@@ -78,7 +92,16 @@ func (r *Report) String() string {
 	}
 	fmt.Fprintf(&b, "%s %s: %d conns, %d ok, %d failed in %v\n", proto, r.Target, r.Conns, r.OK, r.Failed, r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(&b, "handshakes: %d, %.0f/s; connect+handshake %s\n", r.Handshakes, r.HandshakesPerSec(), quantiles(&r.HandshakeLatency))
+	if r.Resumed > 0 {
+		fmt.Fprintf(&b, "resumed: %d, full: %d\n", r.Resumed, r.Handshakes-r.Resumed)
+	}
 	fmt.Fprintf(&b, "messages: %d x %d B, %.0f/s; round trip %s\n", r.Messages, r.Size, r.MessagesPerSec(), quantiles(&r.Latency))
+	if r.Window > 0 {
+		fmt.Fprintf(&b, "timed phase: %v\n", r.Window.Round(time.Millisecond))
+	}
+	if r.Reconnects > 0 {
+		fmt.Fprintf(&b, "storm: %d back within %v; per connection %s\n", r.Reconnects, round(r.Recovery), quantiles(&r.ReconnectLatency))
+	}
 	if r.Registers > 0 || r.CoreRequests > 0 || r.Pongs > 0 {
 		fmt.Fprintf(&b, "registers: %d, core requests answered: %d, pongs: %d\n", r.Registers, r.CoreRequests, r.Pongs)
 	}
