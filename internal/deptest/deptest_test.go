@@ -41,6 +41,10 @@ func listPackages(t *testing.T) []pkg {
 	return pkgs
 }
 
+// benchMayImport are the project packages bench may import (bench contract): the load
+// generator, SIP framing, the demo core and test certificates; never the daemon's own.
+var benchMayImport = []string{"internal/loadgen", "internal/sipmsg", "internal/sipcore", "internal/testcert"}
+
 // TestImportPolicy checks the rules of ARCHITECTURE.md §2 on production code (test files are
 // not in Imports/Deps as listed here). "os" is allowed for its error sentinels (os.ErrDeadlineExceeded). internal/leakcheck is test support and may use testing.
 func TestImportPolicy(t *testing.T) {
@@ -59,8 +63,13 @@ func TestImportPolicy(t *testing.T) {
 			switch {
 			case imp == module+"/config" && !strings.HasPrefix(name, "cmd/"):
 				t.Errorf("%s imports config; runtime packages own their option types and cmd translates", name)
-			case strings.HasPrefix(imp, module+"/cmd/"), strings.HasPrefix(imp, module+"/bench"):
+			case strings.HasPrefix(imp, module+"/cmd/"),
+				strings.HasPrefix(imp, module+"/bench") && !strings.HasPrefix(name, "bench/"):
+				// bench's own commands (bench/cmd/...) import its packages; nothing else may.
 				t.Errorf("%s imports %s; nothing imports cmd or bench", name, local(imp))
+			case strings.HasPrefix(name, "bench/") && strings.HasPrefix(imp, module+"/") &&
+				!strings.HasPrefix(imp, module+"/bench/") && !slices.Contains(benchMayImport, local(imp)):
+				t.Errorf("%s imports %s; bench drives the daemon as a black box and imports none of its packages", name, local(imp))
 			}
 		}
 		if name == "config" {
