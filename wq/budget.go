@@ -24,6 +24,13 @@ const (
 type Budget struct {
 	used  atomic.Int64
 	limit atomic.Int64 // as given to SetLimit: 0 means DefaultGlobalLimit, negative means none
+
+	// The per-connection settings that queues charged to this budget follow (Kamailio keeps
+	// con_ct_wq_max and ct_wq_blk_size in the same cfg group as ct_wq_max, settable at runtime
+	// with cfg.set_now_int): connLimit is used by every Queue whose own limit is 0, read at each
+	// Push; blockSize by every Queue initialised with block size 0, read at Init.
+	connLimit atomic.Int64 // 0 means DefaultConnLimit, negative means none
+	blockSize atomic.Int64 // 0 means DefaultBlockSize
 }
 
 // NewBudget returns a Budget with the given limit in bytes.
@@ -39,6 +46,32 @@ func NewBudget(limit int64) *Budget {
 // be called while other goroutines reserve and release. Lowering it below [Budget.Used] takes
 // nothing back: reservations are refused until releases bring Used down far enough.
 func (b *Budget) SetLimit(n int64) { b.limit.Store(n) }
+
+// SetConnLimit sets the per-connection limit (con_ct_wq_max) that queues charged to b follow
+// when their own limit is 0, with the meaning of zero and negative of [Queue.Init]. It takes
+// effect at their next Push; lowering it drops nothing (see [Queue.SetLimit]). Safe from any
+// goroutine.
+func (b *Budget) SetConnLimit(n int64) { b.connLimit.Store(n) }
+
+// ConnLimit returns the per-connection limit queues following b use, or -1 if there is none.
+func (b *Budget) ConnLimit() int64 {
+	switch n := b.connLimit.Load(); {
+	case n == 0:
+		return DefaultConnLimit
+	case n < 0:
+		return -1
+	default:
+		return n
+	}
+}
+
+// SetBlockSize sets the block size (ct_wq_blk_size) of queues initialised after the call with
+// block size 0; queues already initialised keep theirs, so no queued byte ever moves. Zero or
+// negative means [DefaultBlockSize]. Safe from any goroutine.
+func (b *Budget) SetBlockSize(n int) { b.blockSize.Store(int64(max(n, 0))) }
+
+// BlockSize returns the block size new queues following b get.
+func (b *Budget) BlockSize() int { return poolFor(int(b.blockSize.Load())).size }
 
 // Limit returns the limit in force, in bytes, or -1 if there is none.
 func (b *Budget) Limit() int64 { return effLimit64(b.limit.Load()) }

@@ -1,6 +1,7 @@
 package wq
 
 import (
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -247,5 +248,60 @@ func TestBudgetConcurrentSetLimit(t *testing.T) {
 	}
 	if got := b.Used(); got != 0 {
 		t.Errorf("Used() after every release = %d, want 0", got)
+	}
+}
+
+// TestBudgetFollowedSettings: queues with limit 0 follow the budget's con_ct_wq_max at every
+// Push, as cfg.set_now_int tls con_ct_wq_max does in Kamailio; a queue with its own limit does
+// not; ct_wq_blk_size applies to queues initialised after the change and never moves bytes.
+func TestBudgetFollowedSettings(t *testing.T) {
+	b := NewBudget(-1)
+	follow := NewQueue(0, 0, b)
+	own := NewQueue(100, 0, b)
+	if follow.Limit() != DefaultConnLimit || b.ConnLimit() != DefaultConnLimit {
+		t.Fatalf("default: Limit %d, ConnLimit %d", follow.Limit(), b.ConnLimit())
+	}
+	if err := follow.Push(make([]byte, 50)); err != nil {
+		t.Fatal(err)
+	}
+	b.SetConnLimit(60) // below nothing yet: 50 queued, 10 more fit
+	if err := follow.Push(make([]byte, 11)); !errors.Is(err, ErrConnFull) {
+		t.Fatalf("Push(11) over a runtime limit of 60 with 50 queued = %v, want ErrConnFull", err)
+	}
+	if err := follow.Push(make([]byte, 10)); err != nil {
+		t.Fatalf("Push(10) to exactly 60 = %v", err)
+	}
+	b.SetConnLimit(20) // lowered below Len: nothing dropped, new pushes refused until drained
+	if follow.Len() != 60 || follow.Push([]byte{1}) == nil {
+		t.Fatalf("after lowering: Len %d (want 60) and a 1-byte Push must be refused", follow.Len())
+	}
+	follow.Discard(41)
+	if err := follow.Push([]byte{1}); err != nil {
+		t.Fatalf("Push(1) with 19 of 20 queued = %v", err)
+	}
+	if own.Limit() != 100 {
+		t.Fatalf("a queue with its own limit follows the budget: Limit %d", own.Limit())
+	}
+	b.SetConnLimit(-1)
+	if follow.Limit() != -1 || follow.Available() != -1 {
+		t.Fatalf("no limit: Limit %d, Available %d", follow.Limit(), follow.Available())
+	}
+
+	if b.BlockSize() != DefaultBlockSize || follow.BlockSize() != DefaultBlockSize {
+		t.Fatalf("default block size %d / %d", b.BlockSize(), follow.BlockSize())
+	}
+	b.SetBlockSize(1024)
+	later := NewQueue(0, 0, b)
+	if later.BlockSize() != 1024 || follow.BlockSize() != DefaultBlockSize || b.BlockSize() != 1024 {
+		t.Fatalf("block sizes: new %d (want 1024), old %d (want %d)", later.BlockSize(), follow.BlockSize(), DefaultBlockSize)
+	}
+	b.SetBlockSize(8)
+	if b.BlockSize() != MinBlockSize {
+		t.Fatalf("BlockSize after SetBlockSize(8) = %d, want %d", b.BlockSize(), MinBlockSize)
+	}
+	follow.Reset()
+	own.Reset()
+	if b.Used() != 0 {
+		t.Fatalf("Used %d after Reset", b.Used())
 	}
 }

@@ -17,9 +17,11 @@
 //
 // # Concurrency
 //
-// A [Budget] is safe for use by any number of goroutines: it is two atomics, and SetLimit may be
-// called from any goroutine (an admin RPC, a config reload) while event loops reserve and
-// release. A [Queue] belongs to one goroutine at a time, normally the event loop that owns the
+// A [Budget] is safe for use by any number of goroutines: it is a few atomics, and SetLimit,
+// SetConnLimit and SetBlockSize may be called from any goroutine (an admin RPC's
+// cfg.set_now_int, a config reload) while event loops reserve and release. Queues whose own limit
+// is 0 follow the budget's per-connection limit at their next Push, which is how one call changes
+// con_ct_wq_max for every connection without touching their queues from a foreign goroutine. A [Queue] belongs to one goroutine at a time, normally the event loop that owns the
 // connection; it touches its Budget only through the Budget's atomic methods. Nothing in this
 // package blocks, starts goroutines, reads the clock, does I/O or logs.
 //

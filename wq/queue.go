@@ -32,12 +32,14 @@ func NewQueue(limit int, blockSize int, global *Budget) *Queue {
 
 // Init configures q in place.
 //
-// limit is the per-connection limit in bytes. If zero, the default of [DefaultConnLimit] (64 KiB)
-// is used. If negative, there is no per-connection limit and only the global budget (if any)
-// bounds the queue.
+// limit is the per-connection limit in bytes. If zero, the queue follows its budget's
+// [Budget.ConnLimit] (read at every Push, so a runtime change applies at once), or uses
+// [DefaultConnLimit] (64 KiB) without a budget. If negative, there is no per-connection limit
+// and only the global budget (if any) bounds the queue.
 //
-// blockSize is the size of each storage block. If zero or negative, the default of
-// [DefaultBlockSize] (4 KiB) is used; sizes below [MinBlockSize] are raised to it.
+// blockSize is the size of each storage block. If zero or negative, the budget's
+// [Budget.BlockSize] is used, or [DefaultBlockSize] (4 KiB) without a budget; sizes below
+// [MinBlockSize] are raised to it.
 //
 // global is the shared budget every queued byte is charged to; nil means none.
 //
@@ -48,18 +50,24 @@ func (q *Queue) Init(limit int, blockSize int, global *Budget) {
 		panic("wq: internal error: Init of a non-empty queue (" + strconv.Itoa(q.n) + " bytes queued)")
 	}
 	q.limit = limit
+	if blockSize <= 0 && global != nil {
+		blockSize = int(global.blockSize.Load())
+	}
 	q.pool = poolFor(blockSize)
 	q.global = global
 }
 
-// SetLimit changes the per-connection limit, with the same meaning of zero and negative as in
-// [Queue.Init]. Lowering it below [Queue.Len] drops nothing: pushes are refused until the queue
+// SetLimit changes this queue's per-connection limit, with the same meaning of zero and negative
+// as in [Queue.Init]. To change the limit of every queue at once, from any goroutine, use
+// [Budget.SetConnLimit]. Lowering it below [Queue.Len] drops nothing: pushes are refused until the queue
 // drains below the new limit.
 func (q *Queue) SetLimit(n int) { q.limit = n }
 
 // Limit returns the per-connection limit in force, in bytes, or -1 if there is none.
 func (q *Queue) Limit() int {
 	switch {
+	case q.limit == 0 && q.global != nil:
+		return int(q.global.ConnLimit())
 	case q.limit == 0:
 		return DefaultConnLimit
 	case q.limit < 0:

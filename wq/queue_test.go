@@ -417,7 +417,17 @@ func runQueueOps(t *testing.T, data []byte) {
 	budgetLimit := int64(600)
 	var qs [2]*Queue
 	var models [2][]byte
-	limits := [2]int{300, 300}
+	own := [2]int{300, 300} // each queue's own limit: 0 follows the budget's connLimit
+	connLimit := 0
+	limit := func(i int) int {
+		switch {
+		case own[i] != 0:
+			return own[i]
+		case connLimit == 0:
+			return DefaultConnLimit
+		}
+		return connLimit
+	}
 	qs[0] = NewQueue(300, 64, budget)
 	qs[1] = NewQueue(300, 100, budget)
 	seq := 0
@@ -425,7 +435,7 @@ func runQueueOps(t *testing.T, data []byte) {
 		op := next()
 		i := (op >> 4) & 1
 		q, m := qs[i], &models[i]
-		switch op % 9 {
+		switch op % 10 {
 		case 0, 8: // push
 			n := next() * (1 + next()%3)
 			p := pattern(n, seq)
@@ -434,7 +444,7 @@ func runQueueOps(t *testing.T, data []byte) {
 			var want Reason
 			switch {
 			case n == 0:
-			case limits[i] >= 0 && n > limits[i]-len(*m):
+			case limit(i) >= 0 && n > limit(i)-len(*m):
 				want = ConnFull
 			case budgetLimit >= 0 && int64(n) > budgetLimit-used:
 				want = GlobalFull
@@ -443,9 +453,9 @@ func runQueueOps(t *testing.T, data []byte) {
 			var re *RefusedError
 			switch {
 			case want == 0 && err != nil:
-				t.Fatalf("q%d.Push(%d) = %v, want nil (len %d, limit %d, used %d/%d)", i, n, err, len(*m), limits[i], used, budgetLimit)
+				t.Fatalf("q%d.Push(%d) = %v, want nil (len %d, limit %d, used %d/%d)", i, n, err, len(*m), limit(i), used, budgetLimit)
 			case want != 0 && (!errors.As(err, &re) || re.Reason != want || re.Bytes != n):
-				t.Fatalf("q%d.Push(%d) = %v, want %v (len %d, limit %d, used %d/%d)", i, n, err, want, len(*m), limits[i], used, budgetLimit)
+				t.Fatalf("q%d.Push(%d) = %v, want %v (len %d, limit %d, used %d/%d)", i, n, err, want, len(*m), limit(i), used, budgetLimit)
 			}
 			if err == nil {
 				*m = append(*m, p...)
@@ -481,13 +491,13 @@ func runQueueOps(t *testing.T, data []byte) {
 		case 4: // reset
 			q.Reset()
 			*m = nil
-		case 5: // per-connection limit
+		case 5: // per-connection limit; 0 follows the budget's
 			l := []int{0, -1, 10, 100, 300, 1000}[next()%6]
 			q.SetLimit(l)
-			limits[i] = l
-			if l == 0 {
-				limits[i] = DefaultConnLimit
-			}
+			own[i] = l
+		case 9: // the budget's per-connection limit, followed by queues whose own is 0
+			connLimit = []int{0, -1, 20, 200, 400}[next()%5]
+			budget.SetConnLimit(int64(connLimit))
 		case 6: // global limit
 			l := []int64{0, -1, 50, 300, 600, 2000}[next()%6]
 			budget.SetLimit(l)
