@@ -46,6 +46,7 @@ type conn struct {
 	// gone holds the client's addresses when it closes before the PROXY header is written (gnet
 	// forgets them, and the fd may be reused); nil otherwise, which is almost always.
 	gone *clientAddrs
+	src  netip.Addr // the client's address, kept only when per-source limits are on
 
 	tc      *tlsconn.Conn
 	pending *wq.Queue // clear text held until the backend is up; nil when empty
@@ -54,14 +55,17 @@ type conn struct {
 	reason       Reason // first close reason
 	clOpen       bool
 	beOpen       bool
-	dialing      bool // a dial goroutine is running for this conn
-	waiting      bool // in l.waiters
-	holdsSlot    bool // holds a memguard handshake slot
+	dialing      bool   // a dial goroutine is running for this conn
+	waiting      bool   // in l.waiters
+	blocked      Reason // what a waiter waits for: handshake_busy or handshake_rate
+	srcCounted   bool   // src was counted by Options.Sources.Open; Close it at finish
+	holdsSlot    bool   // holds a memguard handshake slot
 	established  bool
 	deadline     time.Time // of the current phase (hello, handshake, close drain)
 	lastIO       time.Time
 	sendSince    time.Time // when outbound bytes were last seen stuck; zero if none queued
 	lastOutbound int       // client+backend outbound bytes at the last check
+	sendCharged  int64     // bytes charged to the global send budget (tcp.wq_max), see send
 }
 
 // OnOpen handles a new client connection, and the backend connections we enroll.
@@ -74,20 +78,29 @@ func (s *Server) OnOpen(gc gnet.Conn) (out []byte, action gnet.Action) {
 		s.stats.closed[ReasonShutdown].Add(1)
 		return nil, gnet.Close
 	}
-	if s.stats.open.Load() >= int64(s.o.MaxConnections) {
+	if max := s.tune.maxConnections.Load(); s.stats.open.Load() >= max {
 		s.stats.closed[ReasonMaxConnections].Add(1)
-		s.log.Warn("connection refused", "reason", ReasonMaxConnections, "remote", gc.RemoteAddr().String(), "max", s.o.MaxConnections)
+		s.log.Warn("connection refused", "reason", ReasonMaxConnections, "remote", gc.RemoteAddr().String(), "max", max)
+		return nil, gnet.Close
+	}
+	l := s.loopFor(gc.EventLoop())
+	l.now = time.Now()
+	var src netip.Addr
+	if s.o.Sources != nil {
+		src = addrPort(gc.RemoteAddr()).Addr().Unmap()
+	}
+	if r := s.admitOpen(src, l.now); r != ReasonNone {
+		s.stats.closed[r].Add(1)
+		s.log.Debug("connection refused", "reason", r, "remote", gc.RemoteAddr().String())
 		return nil, gnet.Close
 	}
 	s.stats.open.Add(1)
-	l := s.loopFor(gc.EventLoop())
-	l.now = time.Now()
-	c := &conn{id: s.ids.Add(1), l: l, cl: gc, clOpen: true, lastIO: l.now}
+	c := &conn{id: s.ids.Add(1), l: l, cl: gc, clOpen: true, lastIO: l.now, src: src, srcCounted: s.o.Sources != nil}
 	c.timer.Owner = c
 	c.tc = tlsconn.NewServer(s.o.TLS, tlsconn.Options{Notify: c.notifyOffLoop})
 	gc.SetContext(c)
 	l.link(c)
-	c.deadline = l.now.Add(s.o.HelloTimeout)
+	c.deadline = l.now.Add(s.helloTimeout())
 	l.wheel.Schedule(&c.timer, c.deadline)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("accepted", "conn", c.id, "remote", gc.RemoteAddr().String(), "local", localAddrPort(gc).String())
@@ -206,7 +219,7 @@ func (c *conn) startHandshake() {
 	c.holdsSlot = true
 	c.phase = phaseHandshaking
 	c.tc.StartHandshake()
-	c.deadline = c.l.now.Add(c.l.s.o.HandshakeTimeout)
+	c.deadline = c.l.now.Add(c.l.s.handshakeTimeout())
 	c.l.wheel.Schedule(&c.timer, c.deadline)
 }
 
@@ -215,6 +228,7 @@ func (c *conn) releaseSlot() {
 		c.holdsSlot = false
 		c.l.s.adm.Release()
 		c.l.admitWaiters()
+		c.l.s.kickWaiters(c.l)
 	}
 	if c.waiting {
 		c.waiting = false
@@ -269,8 +283,8 @@ func (c *conn) dial() {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		d := net.Dialer{Timeout: s.o.DialTimeout}
-		nc, err := d.DialContext(s.ctx, "tcp", s.o.Backend.String())
+		d := net.Dialer{Timeout: time.Duration(s.tune.dial.Load())}
+		nc, err := d.DialContext(s.dialCtx, "tcp", s.o.Backend.String())
 		if err == nil {
 			var ch <-chan gnet.RegisteredResult
 			ch, err = el.Enroll(gnet.NewContext(context.Background(), c), nc)
@@ -320,16 +334,19 @@ func (s *Server) onBackendOpen(c *conn, gc gnet.Conn) gnet.Action {
 		if err != nil {
 			s.log.Error("PROXY header", "conn", c.id, "err", err)
 		} else {
-			gc.Write(hdr)
+			c.send(gc, hdr)
 		}
 	}
 	if q := c.pending; q != nil {
 		c.pending = nil
 		_ = q.WriteTo(func(p []byte) error {
+			if !c.send(gc, p) {
+				return errRefused
+			}
 			s.stats.bytesIn.Add(uint64(len(p)))
-			_, err := gc.Write(p)
-			return err
+			return nil
 		})
+		c.drop(ReasonNone, q.Len()) // what a refusal left: counted under its reason
 		q.Reset()
 	}
 	c.checkOutbound()
@@ -401,14 +418,20 @@ func (c *conn) toBackend(p []byte) {
 		return
 	}
 	if c.beOpen {
-		c.l.s.stats.bytesIn.Add(uint64(len(p)))
-		c.be.Write(p)
+		if c.send(c.be, p) {
+			c.l.s.stats.bytesIn.Add(uint64(len(p)))
+		}
 		c.checkOutbound()
 		return
 	}
 	s := c.l.s
+	if s.refuseQueueGrowth() {
+		c.drop(ReasonLowMem2, len(p))
+		c.close(ReasonLowMem2, nil)
+		return
+	}
 	if c.pending == nil {
-		c.pending = wq.NewQueue(s.o.ConCtWqMax, s.o.CtWqBlkSize, s.ctwq)
+		c.pending = wq.NewQueue(0, 0, s.ctwq) // follows tls.con_ct_wq_max and ct_wq_blk_size
 	}
 	if err := c.pending.Push(p); err != nil {
 		r := ReasonWqConnFull
@@ -443,7 +466,9 @@ func (c *conn) flushClient() {
 	}
 	out := c.tc.AppendOutput(c.l.out[:0])
 	if c.clOpen {
-		c.cl.Write(out)
+		c.send(c.cl, out)
+	} else {
+		c.drop(ReasonNone, len(out))
 	}
 	if cap(out) <= 1<<20 {
 		c.l.out = out[:0]
@@ -451,28 +476,89 @@ func (c *conn) flushClient() {
 	c.checkOutbound()
 }
 
-// checkOutbound enforces -tcp-conn-wq-max on both sockets and starts the send timer when bytes
-// are left waiting for the kernel (gnet has no drain callback: ARCHITECTURE.md §4).
+// send writes p to gc (the client's or the backend's socket) if the send queue limits admit it
+// and reports whether it did. gnet's Write copies what the kernel does not take at once into the
+// connection's outbound buffer, which gnet does not bound (ARCHITECTURE.md §4), so the limits are
+// enforced here, Kamailio's tcp_conn_wq_max per socket and tcp_wq_max over all of them, with the
+// global share reserved atomically. When bytes are already waiting, all of p would wait behind
+// them: it is admitted whole or refused, the refusal closing the pair (a SIP stream cannot skip a
+// message) with the bytes counted. When nothing waits, p is written first and only the part the
+// kernel left is charged; if that part does not fit, the pair closes after draining it.
+func (c *conn) send(gc gnet.Conn, p []byte) bool {
+	if len(p) == 0 {
+		return true
+	}
+	s := c.l.s
+	limit := s.tune.tcpConnWqMax.Load()
+	if waiting := gc.OutboundBuffered(); waiting > 0 {
+		r := ReasonNone
+		switch {
+		case int64(waiting)+int64(len(p)) > limit:
+			r = ReasonSendQueueFull
+		case s.refuseQueueGrowth():
+			r = ReasonLowMem2
+		case !s.sendq.TryReserve(int64(len(p))):
+			r = ReasonSendGlobalFull
+		}
+		if r != ReasonNone {
+			c.drop(r, len(p))
+			c.close(r, nil)
+			return false
+		}
+		c.sendCharged += int64(len(p))
+		gc.Write(p)
+		return true
+	}
+	gc.Write(p)
+	if left := int64(gc.OutboundBuffered()); left > 0 {
+		r := ReasonNone
+		switch {
+		case left > limit:
+			r = ReasonSendQueueFull
+		case !s.sendq.TryReserve(left):
+			r = ReasonSendGlobalFull
+		default:
+			c.sendCharged += left
+		}
+		if r != ReasonNone {
+			// Nothing is lost yet: the pair drains for at most the send timeout, and what is
+			// still queued then is counted (onTimer), once.
+			c.close(r, nil)
+		}
+	}
+	return true
+}
+
+// errRefused stops a queue's WriteTo when send refused a run.
+var errRefused = errors.New("refused")
+
+// settleSent gives back the global send budget for bytes the kernel has taken since they were
+// charged: gnet has no drain callback, so this runs whenever the pair is looked at (its events,
+// its timer, which polls while bytes wait).
+func (c *conn) settleSent() {
+	if c.sendCharged == 0 {
+		return
+	}
+	if n := int64(c.outbound()); n < c.sendCharged {
+		c.l.s.sendq.Release(c.sendCharged - n)
+		c.sendCharged = n
+	}
+}
+
+// checkOutbound settles the send budget and starts the send timer when bytes are left waiting
+// for the kernel.
 func (c *conn) checkOutbound() {
+	c.settleSent()
 	n := c.outbound()
 	if n == 0 {
 		c.sendSince = time.Time{}
 		c.lastOutbound = 0
 		return
 	}
-	limit := c.l.s.o.TCPConnWqMax
-	if c.clOpen && c.cl.OutboundBuffered() > limit || c.beOpen && c.be.OutboundBuffered() > limit {
-		if c.phase < phaseClosing {
-			// Nothing is lost yet: the pair drains for at most the send timeout, and what is
-			// still queued then is counted (onTimer), once.
-			c.close(ReasonSendQueueFull, nil)
-		}
-		return
-	}
 	if c.sendSince.IsZero() {
 		c.sendSince = c.l.now
 		c.lastOutbound = n
-		if at := c.l.now.Add(c.l.s.o.SendTimeout); !c.timer.Armed() || deadlineAfter(&c.timer, at) {
+		if at := c.l.now.Add(c.l.s.sendTimeout()); !c.timer.Armed() || deadlineAfter(&c.timer, at) {
 			c.l.wheel.Schedule(&c.timer, at)
 		}
 	}
@@ -492,8 +578,14 @@ func (c *conn) outbound() int {
 // onTimer runs when the connection's timer fires: phase deadlines, idle, send progress.
 func (c *conn) onTimer() {
 	s, now := c.l.s, c.l.now
+	c.settleSent()
 	switch c.phase {
 	case phaseHello:
+		if c.waiting {
+			// The ClientHello came, but no slot or rate token did within the hello timeout.
+			c.refuse(c.blocked)
+			return
+		}
 		c.close(ReasonHelloTimeout, nil)
 		c.finish()
 		return
@@ -507,8 +599,9 @@ func (c *conn) onTimer() {
 			// The send timeout ended the drain: what is still queued is lost. A queue that
 			// went over its limit is why the pair closed, so its loss is counted as that.
 			r := ReasonSendTimeout
-			if c.reason == ReasonSendQueueFull {
-				r = ReasonSendQueueFull
+			switch c.reason {
+			case ReasonSendQueueFull, ReasonSendGlobalFull, ReasonLowMem2:
+				r = c.reason
 			}
 			c.drop(r, c.outbound())
 			c.abort()
@@ -521,7 +614,7 @@ func (c *conn) onTimer() {
 		switch {
 		case n < c.lastOutbound:
 			c.sendSince, c.lastOutbound = now, n // progress
-		case now.Sub(c.sendSince) >= s.o.SendTimeout:
+		case now.Sub(c.sendSince) >= s.sendTimeout():
 			c.drop(ReasonSendTimeout, n)
 			c.close(ReasonSendTimeout, nil)
 			c.abort()
@@ -530,7 +623,7 @@ func (c *conn) onTimer() {
 	} else if n == 0 {
 		c.sendSince = time.Time{}
 	}
-	if s.o.IdleTimeout > 0 && now.Sub(c.lastIO) >= s.o.IdleTimeout {
+	if idle := s.idleTimeout(); idle > 0 && now.Sub(c.lastIO) >= idle {
 		c.close(ReasonIdleTimeout, nil)
 		c.finish()
 		return
@@ -543,12 +636,12 @@ func (c *conn) onTimer() {
 func (c *conn) rescheduleIdle() {
 	s := c.l.s
 	var at time.Time
-	if s.o.IdleTimeout > 0 {
-		at = c.lastIO.Add(s.o.IdleTimeout)
+	if idle := s.idleTimeout(); idle > 0 {
+		at = c.lastIO.Add(idle)
 	}
 	if !c.sendSince.IsZero() {
 		// Poll for progress a few times per send timeout.
-		if p := c.l.now.Add(max(s.o.SendTimeout/4, s.o.Tick)); at.IsZero() || p.Before(at) {
+		if p := c.l.now.Add(max(s.sendTimeout()/4, s.o.Tick)); at.IsZero() || p.Before(at) {
 			at = p
 		}
 	}
@@ -615,7 +708,7 @@ func (c *conn) close(r Reason, err error) {
 	} else if c.clOpen {
 		c.rememberClient()
 	}
-	c.tc.Close(s.o.SendCloseNotify && c.established && c.clOpen)
+	c.tc.Close(s.tune.closeNotify.Load() && c.established && c.clOpen)
 	c.flushClient()
 	lvl := slog.LevelDebug
 	switch r {
@@ -632,7 +725,7 @@ func (c *conn) close(r Reason, err error) {
 		}
 		s.log.LogAttrs(context.Background(), lvl, "closing", attrs...)
 	}
-	c.deadline = c.l.now.Add(s.o.SendTimeout)
+	c.deadline = c.l.now.Add(s.sendTimeout())
 	c.l.wheel.Schedule(&c.timer, c.l.now.Add(s.o.Tick))
 }
 
@@ -657,9 +750,17 @@ func (c *conn) finish() {
 		return
 	}
 	c.dropPending(c.reason) // the backend never came up
+	if c.sendCharged > 0 {
+		c.l.s.sendq.Release(c.sendCharged) // both sockets are closed: gnet dropped what waited
+		c.sendCharged = 0
+	}
 	c.phase = phaseClosed
 	c.l.wheel.Stop(&c.timer)
 	c.l.unlink(c)
+	if c.srcCounted {
+		c.srcCounted = false
+		c.l.s.o.Sources.Close(c.src)
+	}
 	c.l.s.stats.open.Add(-1)
 }
 

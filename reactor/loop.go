@@ -86,37 +86,6 @@ func (l *loop) fire(t *timerwheel.Timer) {
 	c.onTimer()
 }
 
-// admit gives c a handshake slot, or queues it until one is free.
-func (l *loop) admit(c *conn) {
-	if len(l.waiters) == 0 && l.s.adm.TryAcquire() {
-		c.startHandshake()
-		return
-	}
-	c.waiting = true
-	l.s.stats.waiting.Add(1)
-	l.waiters = append(l.waiters, c)
-	l.admitWaiters()
-}
-
-func (l *loop) admitWaiters() {
-	for len(l.waiters) > 0 {
-		c := l.waiters[0]
-		if c.waiting {
-			if !l.s.adm.TryAcquire() {
-				break
-			}
-			c.waiting = false
-			l.s.stats.waiting.Add(-1)
-			c.startHandshake()
-		}
-		l.waiters[0] = nil
-		l.waiters = l.waiters[1:]
-	}
-	if len(l.waiters) == 0 {
-		l.waiters = nil // let a burst's backing array go
-	}
-}
-
 // closeAll closes every connection on the loop (shutdown).
 func (l *loop) closeAll(r Reason) {
 	l.now = time.Now()

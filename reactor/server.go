@@ -42,10 +42,17 @@ type Options struct {
 	DialTimeout      time.Duration // 0 = 5s
 
 	MaxHandshakes int // in flight; 0 = 1024
+	MaxWaiting    int // whole ClientHellos waiting for admission, all loops; 0 = 8192
 	ConCtWqMax    int // 0 = 64 KiB
 	CtWqMax       int // 0 = 10 MiB
 	CtWqBlkSize   int // 0 = 4 KiB
 	TCPConnWqMax  int // 0 = 256 KiB
+	TCPWqMax      int // 0 = 64 MiB; negative = none
+
+	// Admission beyond MaxHandshakes; each nil means none.
+	Guard         MemGuard      // low_mem_threshold1/2 (memguard.Guard)
+	HandshakeRate RateLimiter   // -handshake-rate, -handshake-burst
+	Sources       SourceLimiter // -per-source-conns, -per-source-rate
 
 	Tick   time.Duration // timer resolution; 0 = 100ms
 	Logger *slog.Logger  // nil = slog.Default()
@@ -70,6 +77,8 @@ func (o *Options) setDefaults() {
 	}
 	defi(&o.MaxConnections, 100000)
 	defi(&o.MaxHandshakes, 1024)
+	defi(&o.MaxWaiting, 8192)
+	defi(&o.TCPWqMax, 64<<20)
 	defi(&o.ConCtWqMax, 64<<10)
 	defi(&o.CtWqMax, 10<<20)
 	defi(&o.CtWqBlkSize, 4<<10)
@@ -86,12 +95,20 @@ type Server struct {
 	o     Options
 	log   *slog.Logger
 	adm   *memguard.Admission
-	ctwq  *wq.Budget
+	ctwq  *wq.Budget // clear-text queues: tls.ct_wq_max, con_ct_wq_max, ct_wq_blk_size
+	sendq *wq.Budget // bytes waiting in gnet's outbound buffers: tcp.wq_max
 	stats counters
-	ids   atomic.Uint64
 
-	ctx    context.Context // cancelled when the server stops: ends dials in flight
+	tune   tunables
+	params map[string]*Param
+	ids    atomic.Uint64
+
+	ctx    context.Context // cancelled when the server stops
 	cancel context.CancelFunc
+	// dialCtx ends backend dials in flight: cancelled when the shutdown grace is over, so that
+	// connections closed then do not wait out the dial timeout.
+	dialCtx    context.Context
+	dialCancel context.CancelFunc
 
 	booted   chan struct{}
 	stopped  chan struct{} // closed when gnet.Rotate returns
@@ -125,12 +142,18 @@ func New(o Options) (*Server, error) {
 		log:     o.Logger,
 		adm:     memguard.NewAdmission(o.MaxHandshakes),
 		ctwq:    wq.NewBudget(int64(o.CtWqMax)),
+		sendq:   wq.NewBudget(int64(o.TCPWqMax)),
 		ctx:     ctx,
 		cancel:  cancel,
 		booted:  make(chan struct{}),
 		stopped: make(chan struct{}),
 		loops:   map[gnet.EventLoop]*loop{},
 	}
+	s.dialCtx, s.dialCancel = context.WithCancel(ctx)
+	s.ctwq.SetConnLimit(int64(o.ConCtWqMax))
+	s.ctwq.SetBlockSize(o.CtWqBlkSize)
+	s.tune.init(&o)
+	s.registerParams()
 	return s, nil
 }
 
@@ -272,6 +295,7 @@ func (s *Server) Stats() Stats {
 		BytesIn:            s.stats.bytesIn.Load(),
 		BytesOut:           s.stats.bytesOut.Load(),
 		CtWqUsed:           s.ctwq.Used(),
+		SendqUsed:          s.sendq.Used(),
 	}
 	for r := Reason(1); r < numReasons; r++ {
 		if n := s.stats.closed[r].Load(); n > 0 {
@@ -303,8 +327,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if !waitOpen(ctx) {
 		s.eachLoop(func(l *loop) { l.closeAll(ReasonShutdown) })
+		s.dialCancel()
 		// Closing drains queued bytes for at most the send timeout.
-		dctx, cancel := context.WithTimeout(context.Background(), s.o.SendTimeout+2*s.o.Tick)
+		dctx, cancel := context.WithTimeout(context.Background(), s.sendTimeout()+2*s.o.Tick)
 		waitOpen(dctx)
 		cancel()
 	}
@@ -377,7 +402,10 @@ func (s *Server) tickLoop() {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			if s.o.Guard != nil {
+				s.o.Guard.Sample(now)
+			}
 			for _, l := range s.loopList() {
 				l.tickOffLoop()
 			}

@@ -24,6 +24,7 @@ const (
 	ReasonIdleTimeout             // no I/O within -connection-timeout
 	ReasonSendTimeout             // queued outbound bytes made no progress within -send-timeout
 	ReasonSendQueueFull           // more than -tcp-conn-wq-max queued for a socket
+	ReasonSendGlobalFull          // more than -tcp-wq-max queued for all sockets together
 	ReasonWqConnFull              // clear-text queue over -con-ct-wq-max
 	ReasonWqGlobalFull            // clear-text queues over -ct-wq-max
 	ReasonBackendRefused          // backend dial refused
@@ -32,15 +33,23 @@ const (
 	ReasonMaxConnections          // over -max-connections at accept
 	ReasonShutdown                // closed by shutdown
 	ReasonPanic                   // a bug: a callback panicked; only that connection was closed
+	ReasonLowMem1                 // free memory under low_mem_threshold1: new TLS connections refused
+	ReasonLowMem2                 // free memory under low_mem_threshold2: queue growth refused
+	ReasonHandshakeBusy           // waited for a handshake slot until the hello timeout
+	ReasonHandshakeRate           // waited for the handshake rate (-handshake-rate) until the hello timeout
+	ReasonWaitShed                // shed from a full wait list (-max-waiting), oldest first
+	ReasonPerSource               // over -per-source-conns or -per-source-rate for its source
+	ReasonSourceTableFull         // the per-source table (-per-source-table) is full of live sources
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"none", "client_closed", "backend_closed", "not_tls", "bad_record", "record_overflow",
 	"hello_too_big", "buffer_full", "hello_timeout", "handshake_timeout", "handshake_failed",
-	"tls_error", "peer_alert", "idle_timeout", "send_timeout", "send_queue_full", "wq_conn_full",
-	"wq_global_full", "backend_refused", "backend_timeout", "backend_error", "max_connections",
-	"shutdown", "panic",
+	"tls_error", "peer_alert", "idle_timeout", "send_timeout", "send_queue_full", "send_global_full",
+	"wq_conn_full", "wq_global_full", "backend_refused", "backend_timeout", "backend_error",
+	"max_connections", "shutdown", "panic", "lowmem1", "lowmem2", "handshake_busy", "handshake_rate",
+	"wait_shed", "per_source", "source_table_full",
 }
 
 func (r Reason) String() string {
@@ -75,4 +84,5 @@ type Stats struct {
 	DroppedBytes       map[string]uint64 // bytes refused or dropped, by reason
 	BytesIn, BytesOut  uint64            // clear text forwarded to / from the backend
 	CtWqUsed           int64             // bytes in clear-text queues now
+	SendqUsed          int64             // bytes charged to the send budget now (tcp.wq_max)
 }

@@ -132,13 +132,12 @@ func TestSendTimeout(t *testing.T) {
 	assert.Equal(t, map[string]uint64{"send_timeout": 400}, h.dropped(), "what was stuck, counted once")
 }
 
-// A queue over TCPConnWqMax closes the pair; the pair drains for at most the send timeout.
-// Bytes are dropped only if the drain fails, and counted once.
+// A socket whose queue goes over TCPConnWqMax closes the pair; the pair drains for at most the
+// send timeout. Bytes are dropped only if the drain fails, and counted once.
 func TestSendQueueFull(t *testing.T) {
 	t.Run("stalled", func(t *testing.T) {
 		h := newPair(t, Options{SendTimeout: time.Second, TCPConnWqMax: 1000})
-		h.be.outbound = 1500
-		h.c.checkOutbound()
+		require.True(t, h.c.send(h.be, make([]byte, 1500)), "nothing waited: written, the kernel took none")
 		require.Equal(t, phaseClosing, h.c.phase)
 		h.advance(990 * time.Millisecond)
 		require.Equal(t, phaseClosing, h.c.phase, "draining")
@@ -147,11 +146,11 @@ func TestSendQueueFull(t *testing.T) {
 		assert.Equal(t, phaseClosed, h.c.phase, "the send timeout ends the drain")
 		assert.Equal(t, map[string]uint64{"send_queue_full": 1}, h.s.Stats().Closed)
 		assert.Equal(t, map[string]uint64{"send_queue_full": 1500}, h.dropped(), "the queued bytes, counted once")
+		assert.Zero(t, h.s.Stats().SendqUsed, "the send budget is given back")
 	})
 	t.Run("drained", func(t *testing.T) {
 		h := newPair(t, Options{SendTimeout: time.Second, TCPConnWqMax: 1000})
-		h.be.outbound = 1500
-		h.c.checkOutbound()
+		h.c.send(h.be, make([]byte, 1500))
 		require.Equal(t, phaseClosing, h.c.phase)
 		h.be.outbound = 0 // the peer took it all after all
 		h.advance(10 * time.Millisecond)
@@ -159,4 +158,41 @@ func TestSendQueueFull(t *testing.T) {
 		assert.Equal(t, map[string]uint64{"send_queue_full": 1}, h.s.Stats().Closed)
 		assert.Empty(t, h.dropped(), "every byte was delivered")
 	})
+	t.Run("refused whole", func(t *testing.T) {
+		h := newPair(t, Options{SendTimeout: time.Second, TCPConnWqMax: 1000})
+		require.True(t, h.c.send(h.be, make([]byte, 800)))
+		require.Equal(t, phaseProxying, h.c.phase, "800 of 1000 waiting")
+		require.Equal(t, int64(800), h.s.Stats().SendqUsed)
+		require.True(t, h.c.send(h.be, make([]byte, 200)), "exactly the limit")
+		require.False(t, h.c.send(h.be, make([]byte, 1)), "one byte over: refused")
+		assert.Equal(t, 1000, h.be.outbound, "a refused write queues nothing")
+		assert.Equal(t, map[string]uint64{"send_queue_full": 1}, h.dropped())
+		h.advance(time.Second)
+		assert.Equal(t, phaseClosed, h.c.phase)
+		assert.Equal(t, map[string]uint64{"send_queue_full": 1001}, h.dropped(), "the refused byte and the 1000 never sent")
+		assert.Zero(t, h.s.Stats().SendqUsed)
+	})
+}
+
+// TestSendGlobalBudget: tcp.wq_max is shared by every socket; the write that would take it over
+// is the one refused, exactly at the limit, and bytes the kernel takes give the budget back.
+func TestSendGlobalBudget(t *testing.T) {
+	h := newPair(t, Options{SendTimeout: time.Second, TCPConnWqMax: 10000, TCPWqMax: 2000})
+	require.True(t, h.c.send(h.be, make([]byte, 1500)))
+	require.True(t, h.c.send(h.be, make([]byte, 500)), "1500+500: exactly the global limit")
+	assert.Equal(t, int64(2000), h.s.Stats().SendqUsed)
+	h.be.outbound = 1200 // the kernel took 800
+	h.c.checkOutbound()
+	assert.Equal(t, int64(1200), h.s.Stats().SendqUsed, "settled when the pair is looked at")
+	require.True(t, h.c.send(h.be, make([]byte, 800)), "room again: 1200+800")
+	require.False(t, h.c.send(h.be, make([]byte, 1)), "global limit")
+	assert.Equal(t, map[string]uint64{"send_global_full": 1}, h.s.Stats().Closed)
+	assert.Equal(t, map[string]uint64{"send_global_full": 1}, h.dropped())
+
+	// Lowered at runtime below what is in use: nothing is taken back, new charges are refused.
+	h2 := newPair(t, Options{SendTimeout: time.Second, TCPConnWqMax: 10000, TCPWqMax: 2000})
+	require.True(t, h2.c.send(h2.be, make([]byte, 1000)))
+	require.NoError(t, h2.s.Set("tcp", "wq_max", 500))
+	require.False(t, h2.c.send(h2.be, make([]byte, 1)))
+	assert.Equal(t, map[string]uint64{"send_global_full": 1}, h2.s.Stats().Closed)
 }

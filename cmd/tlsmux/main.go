@@ -203,6 +203,8 @@ func reactorOptions(cfg config.Config, tcfg *tls.Config, info profile.Info, log 
 		CtWqMax:          int(cfg.Queues.CtWqMax),
 		CtWqBlkSize:      int(cfg.Queues.CtWqBlkSize),
 		TCPConnWqMax:     int(cfg.Queues.TCPConnWqMax),
+		TCPWqMax:         int(cfg.Queues.TCPWqMax),
+		MaxWaiting:       cfg.Queues.MaxWaiting,
 		Logger:           log,
 	}
 }
