@@ -27,9 +27,11 @@ type Config struct {
 	// ProxyProtocol is the header sent first on each backend connection: none, v1 or v2. Default none.
 	ProxyProtocol string
 
-	TLS      TLS
-	Timeouts Timeouts
-	Queues   Queues
+	TLS       TLS
+	Timeouts  Timeouts
+	Queues    Queues
+	Memory    Memory
+	Admission Admission
 
 	// LogLevel is debug, info, warn or error, or a Kamailio tls_log / debug number
 	// (-1 error, 0 warn, 1-2 info, 3 debug). Default info.
@@ -77,6 +79,36 @@ type Queues struct {
 	// TCPConnWqMax caps bytes accepted for one socket that the kernel has not taken yet
 	// (Kamailio tcp_conn_wq_max); over it the connection is closed. Default 256KiB.
 	TCPConnWqMax Bytes
+	// TCPWqMax is the same summed over every socket (Kamailio tcp_wq_max). Default 64MiB.
+	TCPWqMax Bytes
+	// MaxWaiting caps connections whose whole ClientHello waits for admission (a handshake
+	// slot or a rate token), over all loops; the oldest are shed beyond it. Default 8192.
+	MaxWaiting int
+}
+
+// Memory is the memory budget and Kamailio's low-memory thresholds.
+type Memory struct {
+	// Limit is the memory budget of the process; 0 means the cgroup limit if there is one, else
+	// 90% of physical memory. The Go runtime's soft limit is set to it.
+	Limit Bytes
+	// LowMemThreshold1 (KiB of free budget; -1 derived from the budget, 0 off): below it new TLS
+	// connections are refused before any crypto (Kamailio low_mem_threshold1).
+	LowMemThreshold1 int
+	// LowMemThreshold2 (KiB; -1 derived, 0 off): below it established connections are refused
+	// new queue memory (Kamailio low_mem_threshold2).
+	LowMemThreshold2 int
+}
+
+// Admission limits the rate of handshakes and what one source may hold (storm control).
+type Admission struct {
+	HandshakeRate    float64 // full and resumed handshakes started per second, all loops; 0 = no limit
+	HandshakeBurst   int     // tokens the rate may save up; 0 = one second's worth
+	PerSourceConns   int     // connections open per source; 0 = no limit
+	PerSourceRate    float64 // handshakes per second per source; 0 = no limit
+	PerSourceBurst   int     // 0 = max(1, one second's worth)
+	PerSourcePrefix4 int     // IPv4 sources aggregated by this prefix length. Default 32
+	PerSourcePrefix6 int     // IPv6 sources aggregated by this prefix length. Default 64
+	PerSourceTable   int     // sources tracked at most. Default 65536
 }
 
 // Endpoint is a transport and an address, as Kamailio's listen=tls:IP:PORT.
@@ -131,6 +163,14 @@ func Default() Config {
 			CtWqMax:       10 << 20,
 			CtWqBlkSize:   4 << 10,
 			TCPConnWqMax:  256 << 10,
+			TCPWqMax:      64 << 20,
+			MaxWaiting:    8192,
+		},
+		Memory: Memory{LowMemThreshold1: -1, LowMemThreshold2: -1},
+		Admission: Admission{
+			PerSourcePrefix4: 32,
+			PerSourcePrefix6: 64,
+			PerSourceTable:   65536,
 		},
 		LogLevel: "info",
 	}
@@ -204,6 +244,7 @@ func (c *Config) Validate() error {
 		{"ct-wq-max", c.Queues.CtWqMax},
 		{"ct-wq-blk-size", c.Queues.CtWqBlkSize},
 		{"tcp-conn-wq-max", c.Queues.TCPConnWqMax},
+		{"tcp-wq-max", c.Queues.TCPWqMax},
 	} {
 		if q.v <= 0 {
 			bad(q.flag, "%s: want a positive size", q.v)
@@ -214,6 +255,49 @@ func (c *Config) Validate() error {
 	}
 	if c.Queues.CtWqBlkSize > 1<<20 {
 		bad("ct-wq-blk-size", "%s: at most 1MiB", c.Queues.CtWqBlkSize)
+	}
+	if c.Queues.MaxWaiting <= 0 {
+		bad("max-waiting", "%d: want a positive number", c.Queues.MaxWaiting)
+	}
+	if c.Memory.Limit < 0 {
+		bad("mem-limit", "%s: want a size, or 0 for the cgroup limit / 90%% of physical memory", c.Memory.Limit)
+	}
+	for _, m := range []struct {
+		flag string
+		v    int
+	}{{"low-mem-threshold1", c.Memory.LowMemThreshold1}, {"low-mem-threshold2", c.Memory.LowMemThreshold2}} {
+		if m.v < -1 {
+			bad(m.flag, "%d: want KiB, -1 (derived from the budget) or 0 (off)", m.v)
+		}
+		if c.Memory.Limit > 0 && int64(m.v)<<10 >= int64(c.Memory.Limit) {
+			bad(m.flag, "%d KiB is not below -mem-limit %s: every connection would be refused", m.v, c.Memory.Limit)
+		}
+	}
+	a := c.Admission
+	for _, r := range []struct {
+		flag string
+		v    float64
+	}{{"handshake-rate", a.HandshakeRate}, {"per-source-rate", a.PerSourceRate}} {
+		if r.v < 0 || r.v != r.v {
+			bad(r.flag, "%v: want a rate per second, 0 for no limit", r.v)
+		}
+	}
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"handshake-burst", a.HandshakeBurst}, {"per-source-conns", a.PerSourceConns}, {"per-source-burst", a.PerSourceBurst}} {
+		if n.v < 0 {
+			bad(n.flag, "%d: want 0 or more", n.v)
+		}
+	}
+	if a.PerSourcePrefix4 < 1 || a.PerSourcePrefix4 > 32 {
+		bad("per-source-prefix4", "%d: want 1 to 32", a.PerSourcePrefix4)
+	}
+	if a.PerSourcePrefix6 < 1 || a.PerSourcePrefix6 > 128 {
+		bad("per-source-prefix6", "%d: want 1 to 128", a.PerSourcePrefix6)
+	}
+	if a.PerSourceTable < 1 {
+		bad("per-source-table", "%d: want a positive number", a.PerSourceTable)
 	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		bad("log-level", "%v", err)

@@ -31,6 +31,9 @@ func fields(c *Config) []Field {
 	timeout := func(p *Timeout) func(*flag.FlagSet, string, string) {
 		return func(fs *flag.FlagSet, n, u string) { fs.TextVar(p, n, *p, u) }
 	}
+	float := func(p *float64) func(*flag.FlagSet, string, string) {
+		return func(fs *flag.FlagSet, n, u string) { fs.Float64Var(p, n, *p, u) }
+	}
 	bytes := func(p *Bytes) func(*flag.FlagSet, string, string) {
 		return func(fs *flag.FlagSet, n, u string) { fs.TextVar(p, n, *p, u) }
 	}
@@ -65,6 +68,19 @@ func fields(c *Config) []Field {
 		{"ct-wq-max", "clear-text queues summed over all connections", "ct_wq_max", "-", bytes(&c.Queues.CtWqMax)},
 		{"ct-wq-blk-size", "block size of the clear-text queues", "ct_wq_blk_size", "-", bytes(&c.Queues.CtWqBlkSize)},
 		{"tcp-conn-wq-max", "bytes queued for one socket that the kernel has not taken; over it the connection is closed", "tcp_conn_wq_max", "-", bytes(&c.Queues.TCPConnWqMax)},
+		{"tcp-wq-max", "the same, summed over every socket; the write that would go over it closes its connection", "tcp_wq_max", "-", bytes(&c.Queues.TCPWqMax)},
+		{"max-waiting", "whole ClientHellos waiting for a handshake slot or rate token; the oldest are shed beyond it", "-", "-", integer(&c.Queues.MaxWaiting)},
+		{"mem-limit", "memory budget; 0 = the cgroup limit, else 90% of physical memory; also the Go runtime's soft limit", "shm_mem_size (-m)", "shm_mem_size (-m)", bytes(&c.Memory.Limit)},
+		{"low-mem-threshold1", "KiB of free budget under which new TLS connections are refused before any crypto; -1 derived, 0 off", "low_mem_threshold1", "-", integer(&c.Memory.LowMemThreshold1)},
+		{"low-mem-threshold2", "KiB of free budget under which established connections get no new queue memory; -1 derived, 0 off", "low_mem_threshold2", "-", integer(&c.Memory.LowMemThreshold2)},
+		{"handshake-rate", "TLS handshakes started per second, all loops; 0 = no limit; beyond it ClientHellos wait", "-", "-", float(&c.Admission.HandshakeRate)},
+		{"handshake-burst", "handshakes the rate may save up; 0 = one second's worth", "-", "-", integer(&c.Admission.HandshakeBurst)},
+		{"per-source-conns", "connections open per source address (prefix); 0 = no limit", "tcp_max_connections (global only); pike", "-", integer(&c.Admission.PerSourceConns)},
+		{"per-source-rate", "handshakes per second per source; 0 = no limit", "pike (sampling_time_unit, reqs_density_per_unit)", "pike", float(&c.Admission.PerSourceRate)},
+		{"per-source-burst", "handshakes a source may save up; 0 = max(1, one second's worth)", "-", "-", integer(&c.Admission.PerSourceBurst)},
+		{"per-source-prefix4", "IPv4 sources aggregated by this prefix length", "-", "-", integer(&c.Admission.PerSourcePrefix4)},
+		{"per-source-prefix6", "IPv6 sources aggregated by this prefix length", "-", "-", integer(&c.Admission.PerSourcePrefix6)},
+		{"per-source-table", "sources tracked at most; idle ones are evicted oldest first, a table full of live ones refuses new sources", "-", "-", integer(&c.Admission.PerSourceTable)},
 		{"log-level", "debug, info, warn, error, or a Kamailio level number", "tls_log", "log_level", str(&c.LogLevel)},
 	}
 }
