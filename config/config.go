@@ -32,6 +32,7 @@ type Config struct {
 	Queues    Queues
 	Memory    Memory
 	Admission Admission
+	Debug     Debug
 
 	// LogLevel is debug, info, warn or error, or a Kamailio tls_log / debug number
 	// (-1 error, 0 warn, 1-2 info, 3 debug). Default info.
@@ -97,6 +98,13 @@ type Memory struct {
 	// LowMemThreshold2 (KiB; -1 derived, 0 off): below it established connections are refused
 	// new queue memory (Kamailio low_mem_threshold2).
 	LowMemThreshold2 int
+}
+
+// Debug holds settings for troubleshooting, all off by default.
+type Debug struct {
+	// KeylogFile, if set, receives the TLS secrets of every connection in the NSS key log format
+	// (SSLKEYLOGFILE), so that a capture can be decrypted in Wireshark.
+	KeylogFile string
 }
 
 // Admission limits the rate of handshakes and what one source may hold (storm control).

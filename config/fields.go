@@ -81,6 +81,7 @@ func fields(c *Config) []Field {
 		{"per-source-prefix4", "IPv4 sources aggregated by this prefix length", "-", "-", integer(&c.Admission.PerSourcePrefix4)},
 		{"per-source-prefix6", "IPv6 sources aggregated by this prefix length", "-", "-", integer(&c.Admission.PerSourcePrefix6)},
 		{"per-source-table", "sources tracked at most; idle ones are evicted oldest first, a table full of live ones refuses new sources", "-", "-", integer(&c.Admission.PerSourceTable)},
+		{"keylog-file", "append TLS secrets in the NSS key log format (Wireshark) to this file; debugging only, logged loudly", "keylog_file (5.8+)", "-", str(&c.Debug.KeylogFile)},
 		{"log-level", "debug, info, warn, error, or a Kamailio level number", "tls_log", "log_level", str(&c.LogLevel)},
 	}
 }

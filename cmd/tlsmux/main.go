@@ -48,6 +48,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runDemoPeer(args[1:])
 		}
 	}
+	// Catch the signals before anything can announce that we serve.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	return serve(args, stderr, sig, nil)
+}
+
+// serve parses args, serves until sig delivers a signal, and returns the exit status. started,
+// if set, is called once the server listens (tests use it, and their own sig).
+func serve(args []string, stderr io.Writer, sig chan os.Signal, started func(*reactor.Server)) int {
 	cfg, code := parse("tlsmux", args, stderr)
 	if code >= 0 {
 		return code
@@ -59,10 +69,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	logProfile(log, info)
-	// Catch the signals before anything can announce that we serve.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
+	if cfg.Debug.KeylogFile != "" {
+		f, err := os.OpenFile(cfg.Debug.KeylogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "tlsmux: -keylog-file: %v\n", err)
+			return exitUsage
+		}
+		defer f.Close()
+		tcfg.KeyLogWriter = f
+		log.Warn("TLS SECRETS ARE BEING WRITTEN TO THE KEY LOG FILE: anyone who can read it and a capture can decrypt this traffic; use only for debugging",
+			"keylog_file", cfg.Debug.KeylogFile)
+	}
 	srv, err := reactor.New(reactorOptions(cfg, tcfg, info, log))
 	if err == nil {
 		err = srv.Start()
@@ -72,6 +89,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	log.Info("tlsmux serving", "listen", fmt.Sprint(srv.Addrs()), "backend", cfg.Backend.String(), "proxy_protocol", cfg.ProxyProtocol)
+	if started != nil {
+		started(srv)
+	}
 	got := <-sig
 	return shutdown(srv, log, got.String(), cfg.Timeouts.ShutdownGrace.Duration())
 }
