@@ -211,6 +211,9 @@ func checkSSL(t testing.TB, f Facts, tlv proxyproto.TLV) {
 			want = append(want, s)
 		}
 	}
+	if len(f.ClientCertDER) > 0 { // a sender's option, sent last
+		want = append(want, sub{proxyproto.PP2_SUBTYPE_SSL_CLIENT_CERT, string(f.ClientCertDER)})
+	}
 	if len(ssl.TLV) != len(want) {
 		t.Fatalf("got %d SSL sub-TLVs %v, want %v", len(ssl.TLV), ssl.TLV, want)
 	}
@@ -234,5 +237,8 @@ func checkSSL(t testing.TB, f Facts, tlv proxyproto.TLV) {
 		if got, ok := c.get(); got != c.value || ok != (c.value != "") {
 			t.Errorf("%s() = %q, %v; want %q, %v", c.name, got, ok, c.value, c.value != "")
 		}
+	}
+	if der, ok := ssl.ClientCert(); !bytes.Equal(der, f.ClientCertDER) || ok != (len(f.ClientCertDER) > 0) {
+		t.Errorf("ClientCert() = %d bytes, %v; want %d bytes", len(der), ok, len(f.ClientCertDER))
 	}
 }

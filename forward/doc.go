@@ -22,7 +22,7 @@
 // The PROXY header tells the core who the phone is: its address and port (for Via
 // received/rport, RFC 3581 §4, and for logging and access control) and, in version 2, the TLS
 // facts the core would have seen had it terminated TLS itself: version, cipher, SNI, the client
-// certificate's common name and whether it was verified.
+// certificate's common name and whether it was verified, and optionally the certificate itself.
 //
 // # The PROXY header
 //
@@ -37,7 +37,11 @@
 //     IPv4 (0x11) or IPv6 (0x21), the address block, then TLVs: PP2_TYPE_AUTHORITY (0x02, the
 //     SNI) and PP2_TYPE_SSL (0x20) holding the client bits, the verify result and the sub-TLVs
 //     SSL_VERSION, SSL_CN, SSL_KEY_ALG, SSL_SIG_ALG and SSL_CIPHER, in the order HAProxy sends
-//     them.
+//     them, then, when the caller asks for it (Facts.ClientCertDER), PP2_SUBTYPE_SSL_CLIENT_CERT
+//     (0x28) with the client's DER certificate. That sub-TLV comes from the spec's 2026/01/15
+//     revision ("the raw X.509 client certificate encoded in ASN.1 DER"); go-proxyproto's
+//     PP2SSL.ClientCert reads it, and receivers that do not know it skip it, as §2.2 requires of
+//     unknown types.
 //
 // Addresses: an IPv4-mapped IPv6 address (::ffff:a.b.c.d, what a dual-stack listener reports
 // for an IPv4 client) is sent as the IPv4 address it stands for, and IPv6 zones are dropped (no
@@ -65,10 +69,18 @@
 //		Version: forward.VersionName(a.Version), Cipher: forward.CipherName(a.CipherSuite),
 //		SigAlg: info.SigAlg, KeyAlg: info.KeyAlg, // profile.Info of our certificate
 //		SNI: a.SNI, ClientCN: a.PeerCN,
-//		ClientCert: len(a.PeerCertificates) > 0, Resumed: a.Resumed,
+//		ClientCert: a.Peer != nil, Resumed: a.Resumed,
 //		VerifyResult: verifyResult(a), // 0 only for a presented and verified certificate
 //	}
+//	if cfg.ProxyClientCert && a.Peer != nil {
+//		f.ClientCertDER = a.Peer.DER() // tlsconn.Options.KeepPeerDER set
+//	}
 //	hdr, err := forward.AppendHeader(buf[:0], cfg.ProxyProtocol, f)
+//	if errors.Is(err, forward.ErrClientCertTooLong) {
+//		// count it, then send the header without the certificate
+//		f.ClientCertDER = nil
+//		hdr, err = forward.AppendHeader(buf[:0], cfg.ProxyProtocol, f)
+//	}
 //	if err != nil {
 //		// a Facts value the header cannot carry: close both sides and count the reason
 //	}
@@ -80,11 +92,15 @@
 //     SIP framing and flow tokens) will live here too; a PROXY header cannot serve it, because
 //     the spec forbids PROXY on multiplexed connections (§2).
 //   - No PP2_TYPE_ALPN (SIP over TLS negotiates none), PP2_TYPE_UNIQUE_ID, PP2_TYPE_CRC32C,
-//     PP2_TYPE_NETNS, nor the newer SSL sub-TLVs that go-proxyproto knows (SSL_GROUP,
-//     SSL_SIG_SCHEME, SSL_CLIENT_CERT). They are easy to add when a core wants them.
+//     PP2_TYPE_NETNS, nor the SSL sub-TLVs SSL_GROUP and SSL_SIG_SCHEME. They are easy to add
+//     when a core wants them.
+//   - PP2_SUBTYPE_SSL_CLIENT_CERT carries the leaf only, not the chain (the spec names "the
+//     client certificate"). Where HAProxy itself places it among the sub-TLVs is not known to
+//     us (we found no sender in its source); we send it last.
 //   - The header is not limited to the 536 bytes the spec says a header fits in (§2): a long
-//     client CN or SNI makes it longer. Receivers cap it too (go-proxyproto accepts 4096 bytes
-//     after the 16-byte prefix by default); [AppendHeader] only enforces the format's own 16-bit
-//     limits.
+//     client CN or SNI makes it longer, and a client certificate (typically 500 to 1,500 bytes
+//     of DER) always does. Receivers cap it too (go-proxyproto accepts 4096 bytes after the
+//     16-byte prefix by default): size the receiver for the largest certificate phones present.
+//     [AppendHeader] only enforces the format's own 16-bit limits.
 //   - No UDP or UNIX-socket families: pipe mode is TCP to TCP.
 package forward

@@ -109,6 +109,8 @@ func parseGoldenCase(t *testing.T, in string) (ProxyProtocol, Facts) {
 			f.ClientCert, err = strconv.ParseBool(val)
 		case "resumed":
 			f.Resumed, err = strconv.ParseBool(val)
+		case "clientcertder":
+			f.ClientCertDER, err = hex.DecodeString(strings.ReplaceAll(val, " ", ""))
 		case "verify":
 			var v uint64
 			v, err = strconv.ParseUint(val, 10, 32)

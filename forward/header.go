@@ -42,14 +42,23 @@ type Facts struct {
 
 	// ClientCert says a client certificate belongs to this connection's TLS session: sent in
 	// this handshake or, when Resumed, in the handshake that created the session. crypto/tls
-	// restores ConnectionState.PeerCertificates on resumption, so len(PeerCertificates) > 0 is
-	// the right value in both cases. It sets PP2_CLIENT_CERT_SESS, and PP2_CLIENT_CERT_CONN
+	// restores the peer's certificates on resumption, so tlsconn's Attrs.Peer != nil is the
+	// right value in both cases. It sets PP2_CLIENT_CERT_SESS, and PP2_CLIENT_CERT_CONN
 	// unless Resumed.
 	ClientCert bool
 	// Resumed says the TLS session was resumed, so no certificate crossed this connection and
 	// PP2_CLIENT_CERT_CONN ("provided a certificate over the current connection", §2.2.6) stays
 	// clear while PP2_CLIENT_CERT_SESS ("at least once over the TLS session") follows ClientCert.
 	Resumed bool
+
+	// ClientCertDER is the DER encoding of the client's leaf certificate, sent as
+	// PP2_SUBTYPE_SSL_CLIENT_CERT (0x28) after the other SSL sub-TLVs; nil sends none. It is a
+	// sender's option (the spec: "the frontend may choose to omit this TLV depending on
+	// configuration"), so the caller sets it only when configured to. Set without ClientCert it
+	// is refused (ErrInvalid). A certificate that would take the header past the 16-bit
+	// length is refused with ErrClientCertTooLong, so the caller can send the header without it.
+	// Binary, sent as given; v1 ignores it.
+	ClientCertDER []byte
 
 	// VerifyResult is the pp2_tlv_ssl verify field: 0 if the client presented a certificate and
 	// it was verified, non-zero otherwise (§2.2.6; OpenSSL's X509_V_ERR_* codes are the usual
@@ -66,6 +75,10 @@ var (
 	// ErrInvalid reports a Facts value that its TLV cannot carry: text that is not US-ASCII or
 	// UTF-8 as §2.2.2 and §2.2.6 require, or a missing Version when TLS is set.
 	ErrInvalid = errors.New("forward: invalid value for a PROXY v2 header")
+	// ErrClientCertTooLong reports a Facts.ClientCertDER that the header cannot carry: with it,
+	// the PP2_TYPE_SSL TLV or the whole header would exceed 65535 bytes, while without it the
+	// header fits. It wraps ErrTooLong. Send the header again with ClientCertDER nil.
+	ErrClientCertTooLong = fmt.Errorf("%w: the client certificate does not fit", ErrTooLong)
 )
 
 // Wire constants, named as in the spec (§2.2).
@@ -93,6 +106,10 @@ const (
 	pp2SubtypeSSLCipher  = 0x23
 	pp2SubtypeSSLSigAlg  = 0x24
 	pp2SubtypeSSLKeyAlg  = 0x25
+	// PP2_SUBTYPE_SSL_CLIENT_CERT, added to the spec in its 2026/01/15 revision (HAProxy commit
+	// 6f5def3c: "the raw X.509 client certificate encoded in ASN.1 DER"); go-proxyproto and
+	// ghostunnel use the same number. Not in the older include/haproxy/connection-t.h.
+	pp2SubtypeSSLClientCert = 0x28
 
 	pp2ClientSSL      = 0x01
 	pp2ClientCertConn = 0x02
@@ -217,6 +234,20 @@ func v2Lengths(f *Facts, fam int) (total, ssl int, err error) {
 		return 0, 0, fmt.Errorf("%w: %d bytes would follow the 16-byte prefix, at most %d fit",
 			ErrTooLong, total, pp2MaxLen)
 	}
+	// The certificate last, so that a header that does not fit because of it alone gets its own
+	// error and the caller can send the rest.
+	if f.TLS && len(f.ClientCertDER) > 0 {
+		if !f.ClientCert {
+			return 0, 0, fmt.Errorf("%w: Facts.ClientCertDER is set but ClientCert is not", ErrInvalid)
+		}
+		cert := pp2TLVHdrLen + len(f.ClientCertDER)
+		if ssl+cert > pp2MaxLen || total+cert > pp2MaxLen {
+			return 0, 0, fmt.Errorf("%w: Facts.ClientCertDER is %d bytes; with it the PP2_TYPE_SSL TLV would hold %d bytes and %d would follow the prefix, at most %d fit",
+				ErrClientCertTooLong, len(f.ClientCertDER), ssl+cert, total+cert, pp2MaxLen)
+		}
+		ssl += cert
+		total += cert
+	}
 	return total, ssl, nil
 }
 
@@ -298,6 +329,11 @@ func appendV2(b []byte, f Facts) ([]byte, error) {
 			if s.value != "" {
 				b = appendTLV(b, s.typ, s.value)
 			}
+		}
+		if len(f.ClientCertDER) > 0 {
+			b = append(b, pp2SubtypeSSLClientCert)
+			b = binary.BigEndian.AppendUint16(b, uint16(len(f.ClientCertDER)))
+			b = append(b, f.ClientCertDER...)
 		}
 	}
 	return b, nil

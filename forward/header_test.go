@@ -1,12 +1,23 @@
 package forward
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
+	"math/big"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/pires/go-proxyproto/tlvparse"
 )
 
 var (
@@ -138,6 +149,8 @@ func TestRoundTrip(t *testing.T) {
 		{"tls12", func(f *Facts) { f.Version, f.Cipher = "TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256" }},
 		{"utf8-cn", func(f *Facts) { f.ClientCN = "Jürgen Müller 電話" }},
 		{"version-only", func(f *Facts) { *f = Facts{Src: f.Src, Dst: f.Dst, TLS: true, Version: "TLSv1.3"} }},
+		{"client-cert", func(f *Facts) { f.ClientCertDER = []byte{0x30, 0x03, 0x02, 0x01, 0x05} }},
+		{"client-cert-resumed", func(f *Facts) { f.Resumed, f.ClientCertDER = true, []byte{0x30, 0x00} }},
 	}
 	for _, a := range addrs {
 		for _, v := range variants {
@@ -223,6 +236,9 @@ func TestAppendHeaderErrors(t *testing.T) {
 		{"ssl tlv too long", V2, func(f *Facts) { f.ClientCN, f.Cipher = long[:40000], long[:30000] }, ErrTooLong, "PP2_TYPE_SSL"},
 		{"header too long", V2, func(f *Facts) { f.SNI, f.ClientCN = long[:40000], long[:30000] }, ErrTooLong, "16-byte prefix"},
 		{"unknown format", ProxyProtocol(3), func(*Facts) {}, nil, "ProxyProtocol(3)"},
+		{"cert without ClientCert", V2, func(f *Facts) { f.ClientCert, f.ClientCertDER = false, []byte{0x30, 0} }, ErrInvalid, "Facts.ClientCertDER"},
+		{"cert too long", V2, func(f *Facts) { f.ClientCertDER = make([]byte, 65536) }, ErrClientCertTooLong, "Facts.ClientCertDER"},
+		{"header too long without the cert", V2, func(f *Facts) { f.ClientCN, f.ClientCertDER = long, []byte{0x30, 0} }, ErrTooLong, "Facts.ClientCN"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := fullFacts(v4Client, v4Local)
@@ -269,6 +285,93 @@ func TestV2LengthLimit(t *testing.T) {
 	if _, err := AppendHeader(nil, V1, f); err != nil {
 		t.Fatalf("v1 does not carry the CN but failed: %v", err)
 	}
+}
+
+// TestClientCertLengthLimit checks the edge of the 16-bit len field with the certificate: the
+// largest that fits encodes and parses back, one byte more is refused with ErrClientCertTooLong
+// (which is also ErrTooLong), and the header then goes without it, as the reactor sends it.
+func TestClientCertLengthLimit(t *testing.T) {
+	f := Facts{Src: v6Client, Dst: v6Local, TLS: true, Version: "TLSv1.3", ClientCert: true, ClientCN: "phone"}
+	// len = 36 addresses + 3 SSL TLV header + 5 client/verify + (3+7) version + (3+5) CN + (3+n) cert
+	n := 65535 - 36 - 3 - 5 - (3 + 7) - (3 + 5) - 3
+	f.ClientCertDER = bytes.Repeat([]byte{0xAB}, n)
+	hdr, err := AppendHeader(nil, V2, f)
+	if err != nil {
+		t.Fatalf("certificate of %d bytes: %v", n, err)
+	}
+	if len(hdr) != 16+65535 {
+		t.Fatalf("header is %d bytes, want %d", len(hdr), 16+65535)
+	}
+	checkRoundTrip(t, V2, f, hdr)
+
+	f.ClientCertDER = append(f.ClientCertDER, 0xAB)
+	_, err = AppendHeader(nil, V2, f)
+	if !errors.Is(err, ErrClientCertTooLong) || !errors.Is(err, ErrTooLong) {
+		t.Fatalf("certificate of %d bytes: err %v, want ErrClientCertTooLong wrapping ErrTooLong", n+1, err)
+	}
+	f.ClientCertDER = nil
+	hdr, err = AppendHeader(nil, V2, f)
+	if err != nil {
+		t.Fatalf("without the certificate: %v", err)
+	}
+	checkRoundTrip(t, V2, f, hdr)
+	// v1 carries no TLS facts, so the certificate never makes it fail.
+	f.ClientCertDER = make([]byte, 70000)
+	if _, err := AppendHeader(nil, V1, f); err != nil {
+		t.Fatalf("v1: %v", err)
+	}
+}
+
+// TestClientCertRealCertificate sends a real DER certificate and has the receiver's library
+// hand it back to crypto/x509.
+func TestClientCertRealCertificate(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1001),
+		Subject:      pkix.Name{CommonName: "phone-1001", Organization: []string{"Example Telecom"}},
+		NotBefore:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		NotAfter:     time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
+		DNSNames:     []string{"1001.phones.example.net"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fullFacts(v4Client, v4Local)
+	f.ClientCN, f.ClientCertDER = "phone-1001", der
+	hdr, err := AppendHeader(nil, V2, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRoundTrip(t, V2, f, hdr)
+	h, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(hdr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlvs, _ := h.TLVs()
+	for _, tlv := range tlvs {
+		if tlv.Type != proxyproto.PP2_TYPE_SSL {
+			continue
+		}
+		ssl, err := tlvparse.SSL(tlv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := ssl.ClientCert()
+		if !ok {
+			t.Fatal("no PP2_SUBTYPE_SSL_CLIENT_CERT")
+		}
+		cert, err := x509.ParseCertificate(got)
+		if err != nil || cert.Subject.CommonName != "phone-1001" {
+			t.Fatalf("parsed back: %v %v", cert, err)
+		}
+		t.Logf("header with a %d-byte ECDSA certificate: %d bytes", len(der), len(hdr))
+		return
+	}
+	t.Fatal("no PP2_TYPE_SSL")
 }
 
 // TestAppendHeaderAllocs: with room in dst nothing is allocated; without, exactly one growth.

@@ -371,7 +371,7 @@ func (c *conn) facts() forward.Facts {
 		KeyAlg:     c.l.s.o.KeyAlg,
 		SNI:        a.SNI,
 		ClientCN:   a.PeerCN,
-		ClientCert: len(a.PeerCertificates) > 0,
+		ClientCert: a.Peer != nil,
 		Resumed:    a.Resumed,
 	}
 	if !(f.ClientCert && a.Verified) {

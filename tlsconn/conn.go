@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/tlsmux/tlsmux/internal/record"
 )
@@ -30,6 +31,14 @@ type Options struct {
 	// LocalAddr and RemoteAddr are what the tls.Conn reports as its addresses, for example to
 	// tls.Config.GetConfigForClient through ClientHelloInfo.Conn. Nil if unset.
 	LocalAddr, RemoteAddr net.Addr
+	// KeepPeerDER keeps the DER encoding of the peer's leaf certificate in Attrs.Peer
+	// (CertInfo.DER), for $tls_peer_raw_cert or a PROXY PP2_SUBTYPE_SSL_CLIENT_CERT TLV. Off,
+	// Attrs keeps only the parsed facts.
+	KeepPeerDER bool
+	// Now returns the current time when the handshake completes, on the loop, for
+	// Attrs.PeerExpired (the reactor passes its loop's cached time). If nil, tls.Config.Time is
+	// used; if that is nil too, PeerExpired is not computed (tlsconn reads no clock).
+	Now func() time.Time
 }
 
 // Defaults for Options.
@@ -48,9 +57,11 @@ type Conn struct {
 	// constant
 	cfg         *tls.Config
 	isClient    bool
+	keepPeerDER bool
 	maxHello    int
 	maxBuffered int
 	notify      func()
+	now         func() time.Time
 
 	// loop only
 	state      State
@@ -60,6 +71,7 @@ type Conn struct {
 	err        *Error    // first fatal error; sticky
 	tc         *tls.Conn // from StartHandshake on
 	hs         *handshake
+	attrs      *Attrs // computed when the handshake completes; see Attrs
 
 	// shared with the handshake goroutine; memConn has its own lock
 	mc memConn
@@ -91,7 +103,8 @@ func NewClient(cfg *tls.Config, o Options) *Conn {
 }
 
 func newConn(cfg *tls.Config, o Options, isClient bool) *Conn {
-	c := &Conn{cfg: cfg, isClient: isClient, maxHello: o.MaxHello, maxBuffered: o.MaxBuffered, notify: o.Notify}
+	c := &Conn{cfg: cfg, isClient: isClient, maxHello: o.MaxHello, maxBuffered: o.MaxBuffered, notify: o.Notify,
+		keepPeerDER: o.KeepPeerDER, now: o.Now}
 	if c.maxHello <= 0 {
 		c.maxHello = DefaultMaxHello
 	}
@@ -239,6 +252,7 @@ func (c *Conn) Poll(plain []byte) (done bool, out []byte, err error) {
 	}
 	c.state = Established
 	c.handshook = true
+	c.computeAttrs()
 	plain, err = c.drain(plain, 0)
 	return true, plain, err
 }

@@ -58,13 +58,25 @@
 //
 // A client (NewClient) is the same, with StartHandshake called right away.
 //
+// # Connection attributes
+//
+// When Poll sees the handshake complete it computes, once, the connection's Attrs: version,
+// cipher, SNI, resumption, verification, and a CertInfo for the peer's certificate (subject and
+// issuer in OpenSSL's one-line form and by component, serial, validity, every subject alternative
+// name, self-signed), which is everything Kamailio's $tls_* variables and @tls.* selects and
+// OpenSIPS's tls_mgm variables show. attrs.md maps each of them to its field, and to where the
+// PROXY header and the logs carry it. The caller adds what crypto/tls cannot know: the profile
+// and our own certificate (SetProfile), the revocation verdict (SetPeerRevoked), the clock for
+// expiry (Options.Now), and whether to keep the peer's DER (Options.KeepPeerDER).
+//
 // Errors are *Error values with a Reason (ReasonNotTLS, ReasonHandshake, ReasonPeerClosed, ...)
 // for counters, the Alert sent or received, and the underlying error. The first error is sticky.
 //
 // # Memory
 //
 // An idle established Conn holds the tls.Conn (its read buffer sized to the largest record received,
-// cipher states, the peer's certificates when it sent some) and about 200 bytes of its own; no
+// cipher states, the peer's certificates when it sent some), about 200 bytes of its own and its
+// Attrs (96 bytes, plus about 360 bytes of CertInfo for a typical client certificate); no
 // buffer of tlsconn's survives once it is empty (they go back to a sync.Pool). Because crypto/tls's
 // read buffer never shrinks (golang/go#43563), the in-memory conn gives it at most one record per
 // Read, so one large burst from the peer does not pin a large buffer for the connection's life.
@@ -76,6 +88,9 @@
 //   - The idle cost is crypto/tls's: about 5 KiB after 1 KiB messages, about 22 KiB after one
 //     full 16 KiB record, more with client certificates. Going lower means replacing the record
 //     layer after the handshake; the API does not expose the tls.Conn so that can change.
+//   - crypto/tls keeps the peer's parsed certificates (about 3 KB each) in the tls.Conn for the
+//     connection's life, and there is no API to drop them: Attrs keeps its own compact copy so
+//     that this memory goes away with the tls.Conn once the record layer is replaced.
 //   - Error.Alert may be 0 when crypto/tls sent an alert whose code cannot be recovered: during a
 //     handshake, once its records are encrypted (TLS 1.3 after the ServerHello).
 //   - A handshake in flight costs a goroutine (~8 KiB stack and ~8 KiB heap while parked):
