@@ -26,6 +26,9 @@ type Config struct {
 	Backend Endpoint
 	// ProxyProtocol is the header sent first on each backend connection: none, v1 or v2. Default none.
 	ProxyProtocol string
+	// ProxyClientCert adds the client's certificate (DER) to the PROXY v2 header as
+	// PP2_SUBTYPE_SSL_CLIENT_CERT. Default false.
+	ProxyClientCert bool
 
 	TLS       TLS
 	Timeouts  Timeouts
@@ -218,6 +221,9 @@ func (c *Config) Validate() error {
 	default:
 		bad("proxy-protocol", "%q: want none, v1 or v2", c.ProxyProtocol)
 	}
+	if c.ProxyClientCert && c.ProxyProtocol != "v2" {
+		bad("proxy-client-cert", "needs -proxy-protocol v2 (v1 has no room for TLVs)")
+	}
 	if c.TLS.VerifyDepth < 1 {
 		// The profile package reads 0 as "the default, 9" (zero values mean defaults there).
 		bad("verify-depth", "%d: want 1 or more", c.TLS.VerifyDepth)
@@ -294,8 +300,8 @@ func (c *Config) Validate() error {
 		flag string
 		v    int
 	}{{"handshake-burst", a.HandshakeBurst}, {"per-source-conns", a.PerSourceConns}, {"per-source-burst", a.PerSourceBurst}} {
-		if n.v < 0 {
-			bad(n.flag, "%d: want 0 or more", n.v)
+		if n.v < 0 || n.v > 1<<30 {
+			bad(n.flag, "%d: want 0 to %d", n.v, 1<<30)
 		}
 	}
 	if a.PerSourcePrefix4 < 1 || a.PerSourcePrefix4 > 32 {

@@ -46,6 +46,7 @@ func fields(c *Config) []Field {
 		{"backend", "SIP core that receives the clear text, tcp:IP:PORT", "-", "-",
 			func(fs *flag.FlagSet, n, u string) { fs.Var(endpointValue{&c.Backend}, n, u) }},
 		{"proxy-protocol", "header on each backend connection: none, v1 or v2 (v2 carries TLS facts as TLVs)", "tcp_accept_haproxy (core side)", "PROXY protocol (4.0, core side)", str(&c.ProxyProtocol)},
+		{"proxy-client-cert", "PROXY v2: send the client's certificate (DER, PP2_SUBTYPE_SSL_CLIENT_CERT 0x28); receivers cap the header size (go-proxyproto: 4 KiB)", "-", "-", boolean(&c.ProxyClientCert)},
 		{"certificate", "server certificate chain, PEM; empty = throwaway self-signed ECDSA P-256", "certificate", "certificate", str(&c.TLS.Certificate)},
 		{"private-key", "private key, PEM (unencrypted); empty = read it from -certificate", "private_key", "private_key", str(&c.TLS.PrivateKey)},
 		{"ca-list", "CAs trusted for client certificates, PEM", "ca_list", "ca_list", str(&c.TLS.CAList)},

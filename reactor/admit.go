@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/tlsmux/tlsmux/memguard"
 	"github.com/tlsmux/tlsmux/tlsconn"
 )
 
@@ -14,23 +15,7 @@ import (
 type MemGuard interface {
 	RefuseHandshakes() bool
 	RefuseQueueGrowth() bool
-	Sample(now time.Time)
-}
-
-// RateLimiter is the global handshake rate (-handshake-rate, -handshake-burst): Allow takes a
-// token if one is there. Called on the loops; safe from any goroutine.
-type RateLimiter interface {
-	Allow(now time.Time) bool
-}
-
-// SourceLimiter is the per-source limit (-per-source-conns, -per-source-rate). Open counts a
-// connection for a's source at accept and refuses it over the limit, with the reason to count;
-// Close is called exactly once for every connection Open admitted; AllowHandshake takes a token
-// of the source's handshake rate when its ClientHello is complete.
-type SourceLimiter interface {
-	Open(a netip.Addr, now time.Time) (refused Reason)
-	Close(a netip.Addr)
-	AllowHandshake(a netip.Addr, now time.Time) bool
+	Sample(now time.Time) (changed bool)
 }
 
 func (s *Server) refuseHandshakes() bool  { return s.o.Guard != nil && s.o.Guard.RefuseHandshakes() }
@@ -38,15 +23,23 @@ func (s *Server) refuseQueueGrowth() bool { return s.o.Guard != nil && s.o.Guard
 
 // admitOpen decides at accept, before anything is read, whether a connection from a may stay:
 // under low_mem_threshold1 nothing new is taken on, and the per-source connection limit is
-// counted here. A refusal is a plain close (no ClientHello yet, so no alert to answer it with).
-func (s *Server) admitOpen(a netip.Addr, now time.Time) Reason {
+// counted here (the returned Source, if any, must be closed when the connection ends). A refusal
+// is a plain close: no ClientHello yet, so no alert to answer it with.
+func (s *Server) admitOpen(a netip.Addr) (*memguard.Source, Reason) {
 	if s.refuseHandshakes() {
-		return ReasonLowMem1
+		return nil, ReasonLowMem1
 	}
-	if s.o.Sources != nil {
-		return s.o.Sources.Open(a, now)
+	if s.o.Sources == nil {
+		return nil, ReasonNone
 	}
-	return ReasonNone
+	src, r := s.o.Sources.Open(a)
+	switch r {
+	case memguard.PerSource:
+		return nil, ReasonPerSource
+	case memguard.SourceTableFull:
+		return nil, ReasonSourceTableFull
+	}
+	return src, ReasonNone
 }
 
 // admit runs once c's whole ClientHello is buffered, before any crypto: refuse it (low memory,
@@ -58,7 +51,7 @@ func (l *loop) admit(c *conn) {
 	case s.refuseHandshakes():
 		c.refuse(ReasonLowMem1)
 		return
-	case s.o.Sources != nil && c.srcCounted && !s.o.Sources.AllowHandshake(c.src, l.now):
+	case c.src != nil && !s.o.Sources.AllowHandshake(c.src, l.now):
 		c.refuse(ReasonPerSource)
 		return
 	}

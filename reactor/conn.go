@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlsmux/tlsmux/forward"
 	"github.com/tlsmux/tlsmux/internal/timerwheel"
+	"github.com/tlsmux/tlsmux/memguard"
 	"github.com/tlsmux/tlsmux/tlsconn"
 	"github.com/tlsmux/tlsmux/wq"
 )
@@ -46,7 +47,7 @@ type conn struct {
 	// gone holds the client's addresses when it closes before the PROXY header is written (gnet
 	// forgets them, and the fd may be reused); nil otherwise, which is almost always.
 	gone *clientAddrs
-	src  netip.Addr // the client's address, kept only when per-source limits are on
+	src  *memguard.Source // the client's source when per-source limits are on; closed at finish
 
 	tc      *tlsconn.Conn
 	pending *wq.Queue // clear text held until the backend is up; nil when empty
@@ -58,7 +59,6 @@ type conn struct {
 	dialing      bool   // a dial goroutine is running for this conn
 	waiting      bool   // in l.waiters
 	blocked      Reason // what a waiter waits for: handshake_busy or handshake_rate
-	srcCounted   bool   // src was counted by Options.Sources.Open; Close it at finish
 	holdsSlot    bool   // holds a memguard handshake slot
 	established  bool
 	deadline     time.Time // of the current phase (hello, handshake, close drain)
@@ -66,6 +66,10 @@ type conn struct {
 	sendSince    time.Time // when outbound bytes were last seen stuck; zero if none queued
 	lastOutbound int       // client+backend outbound bytes at the last check
 	sendCharged  int64     // bytes charged to the global send budget (tcp.wq_max), see send
+	born         int64     // accept time, Unix nanoseconds
+	bytesIn      uint64    // clear text delivered to the core
+	bytesOut     uint64    // clear text from the core, encrypted for the phone
+	adminNotify  bool      // closed by the admin, who asked for close_notify
 }
 
 // OnOpen handles a new client connection, and the backend connections we enroll.
@@ -85,19 +89,21 @@ func (s *Server) OnOpen(gc gnet.Conn) (out []byte, action gnet.Action) {
 	}
 	l := s.loopFor(gc.EventLoop())
 	l.now = time.Now()
-	var src netip.Addr
+	var addr netip.Addr
 	if s.o.Sources != nil {
-		src = addrPort(gc.RemoteAddr()).Addr().Unmap()
+		addr = addrPort(gc.RemoteAddr()).Addr().Unmap()
 	}
-	if r := s.admitOpen(src, l.now); r != ReasonNone {
+	src, r := s.admitOpen(addr)
+	if r != ReasonNone {
 		s.stats.closed[r].Add(1)
 		s.log.Debug("connection refused", "reason", r, "remote", gc.RemoteAddr().String())
 		return nil, gnet.Close
 	}
 	s.stats.open.Add(1)
-	c := &conn{id: s.ids.Add(1), l: l, cl: gc, clOpen: true, lastIO: l.now, src: src, srcCounted: s.o.Sources != nil}
+	c := &conn{id: s.ids.Add(1), l: l, cl: gc, clOpen: true, lastIO: l.now, born: l.now.UnixNano(), src: src}
 	c.timer.Owner = c
-	c.tc = tlsconn.NewServer(s.o.TLS, tlsconn.Options{Notify: c.notifyOffLoop})
+	c.tc = tlsconn.NewServer(s.o.TLS, tlsconn.Options{Notify: c.notifyOffLoop, KeepPeerDER: s.o.ProxyClientCert, Now: l.nowFn})
+	c.tc.SetProfile(s.o.ProfileName, s.o.LocalCert)
 	gc.SetContext(c)
 	l.link(c)
 	c.deadline = l.now.Add(s.helloTimeout())
@@ -330,7 +336,15 @@ func (s *Server) onBackendOpen(c *conn, gc gnet.Conn) gnet.Action {
 		c.phase = phaseProxying
 	}
 	if s.o.ProxyProtocol != forward.None {
-		hdr, err := forward.AppendHeader(c.l.out[:0], s.o.ProxyProtocol, c.facts())
+		f := c.facts()
+		hdr, err := forward.AppendHeader(c.l.out[:0], s.o.ProxyProtocol, f)
+		if errors.Is(err, forward.ErrClientCertTooLong) {
+			// The header has room for everything but the certificate: send it without, say so.
+			s.stats.proxyCertOmitted.Add(1)
+			s.log.Warn("PROXY header: client certificate omitted, too long for the header", "conn", c.id, "der_bytes", len(f.ClientCertDER))
+			f.ClientCertDER = nil
+			hdr, err = forward.AppendHeader(c.l.out[:0], s.o.ProxyProtocol, f)
+		}
 		if err != nil {
 			s.log.Error("PROXY header", "conn", c.id, "err", err)
 		} else {
@@ -344,6 +358,7 @@ func (s *Server) onBackendOpen(c *conn, gc gnet.Conn) gnet.Action {
 				return errRefused
 			}
 			s.stats.bytesIn.Add(uint64(len(p)))
+			c.bytesIn += uint64(len(p))
 			return nil
 		})
 		c.drop(ReasonNone, q.Len()) // what a refusal left: counted under its reason
@@ -373,6 +388,9 @@ func (c *conn) facts() forward.Facts {
 		ClientCN:   a.PeerCN,
 		ClientCert: a.Peer != nil,
 		Resumed:    a.Resumed,
+	}
+	if c.l.s.o.ProxyClientCert && a.Peer != nil {
+		f.ClientCertDER = a.Peer.DER()
 	}
 	if !(f.ClientCert && a.Verified) {
 		f.VerifyResult = 1 // the spec: zero only if the client presented a certificate that was verified
@@ -420,6 +438,7 @@ func (c *conn) toBackend(p []byte) {
 	if c.beOpen {
 		if c.send(c.be, p) {
 			c.l.s.stats.bytesIn.Add(uint64(len(p)))
+			c.bytesIn += uint64(len(p))
 		}
 		c.checkOutbound()
 		return
@@ -451,6 +470,7 @@ func (c *conn) fromBackend(gc gnet.Conn, buf []byte) {
 	}
 	c.lastIO = c.l.now
 	c.l.s.stats.bytesOut.Add(uint64(len(buf)))
+	c.bytesOut += uint64(len(buf))
 	if err := c.tc.Write(buf); err != nil {
 		c.drop(ReasonTLSError, len(buf))
 		c.close(ReasonTLSError, err)
@@ -708,11 +728,11 @@ func (c *conn) close(r Reason, err error) {
 	} else if c.clOpen {
 		c.rememberClient()
 	}
-	c.tc.Close(s.tune.closeNotify.Load() && c.established && c.clOpen)
+	c.tc.Close((s.tune.closeNotify.Load() || c.adminNotify) && c.established && c.clOpen)
 	c.flushClient()
 	lvl := slog.LevelDebug
 	switch r {
-	case ReasonClientClosed, ReasonBackendClosed, ReasonIdleTimeout, ReasonShutdown:
+	case ReasonClientClosed, ReasonBackendClosed, ReasonIdleTimeout, ReasonShutdown, ReasonAdmin:
 	case ReasonPanic:
 		lvl = slog.LevelError
 	default:
@@ -757,9 +777,9 @@ func (c *conn) finish() {
 	c.phase = phaseClosed
 	c.l.wheel.Stop(&c.timer)
 	c.l.unlink(c)
-	if c.srcCounted {
-		c.srcCounted = false
+	if c.src != nil {
 		c.l.s.o.Sources.Close(c.src)
+		c.src = nil
 	}
 	c.l.s.stats.open.Add(-1)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/tlsmux/tlsmux/memguard"
 	"github.com/tlsmux/tlsmux/reactor"
 	"github.com/tlsmux/tlsmux/tlsconn"
 )
@@ -193,7 +194,7 @@ type fakeGuard struct {
 
 func (f *fakeGuard) RefuseHandshakes() bool  { return f.low1.Load() }
 func (f *fakeGuard) RefuseQueueGrowth() bool { return f.low2.Load() }
-func (f *fakeGuard) Sample(time.Time)        { f.samples.Add(1) }
+func (f *fakeGuard) Sample(time.Time) bool   { f.samples.Add(1); return false }
 
 // TestLowMemory: below low_mem_threshold1 new connections are refused before any crypto (a close
 // at accept, an internal_error alert once a ClientHello is in); below low_mem_threshold2 queue
@@ -374,4 +375,142 @@ func TestParams(t *testing.T) {
 	require.NoError(t, e.srv.Set("tls", "connection_timeout", -1))
 	v, _ = e.srv.Get("tls", "connection_timeout")
 	assert.Equal(t, int64(-1), v, "-1: never")
+}
+
+// TestConnsListing: the admin listing pages through connections by id with filters, stable
+// while connections close between pages, and CloseConn closes exactly the one asked for.
+func TestConnsListing(t *testing.T) {
+	e := start(t, setup{})
+	const n = 25
+	conns := make([]*tls.Conn, n)
+	for i := range conns {
+		c, err := e.dial(nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		require.NoError(t, echo(c, sipMessage(t, i, 300)))
+		conns[i] = c
+	}
+	page, total := e.srv.Conns(reactor.ConnFilter{}, 0, 10)
+	require.Len(t, page, 10)
+	assert.Equal(t, n, total)
+	for _, ci := range page {
+		assert.Equal(t, "proxying", ci.Phase)
+		assert.Equal(t, "sip.example.net", ci.SNI)
+		assert.Equal(t, "TLSv1.3", ci.Version)
+		assert.NotEmpty(t, ci.Cipher)
+		assert.Equal(t, uint64(300), ci.BytesIn, "the message")
+		assert.Equal(t, uint64(300), ci.BytesOut, "its echo")
+		assert.True(t, ci.Peer.Addr().IsLoopback())
+		assert.Equal(t, e.addr, ci.Local.String())
+	}
+	// Close one connection on the next page before asking for it: paging goes on after the
+	// cursor, listing each remaining connection once.
+	victim := page[9].ID + 1
+	require.NoError(t, e.srv.CloseConn(victim, true))
+	assert.ErrorIs(t, e.srv.CloseConn(victim, false), reactor.ErrNoConn)
+	seen := map[uint64]bool{}
+	for _, ci := range page {
+		seen[ci.ID] = true
+	}
+	for after := page[len(page)-1].ID; ; {
+		p, _ := e.srv.Conns(reactor.ConnFilter{}, after, 10)
+		if len(p) == 0 {
+			break
+		}
+		for _, ci := range p {
+			assert.False(t, seen[ci.ID], "listed twice: %d", ci.ID)
+			assert.NotEqual(t, victim, ci.ID, "a closed connection is not listed")
+			seen[ci.ID] = true
+		}
+		after = p[len(p)-1].ID
+	}
+	assert.Len(t, seen, n-1)
+	waitFor(t, "the admin close counted", func() bool { return e.srv.Stats().Closed["admin"] == 1 })
+
+	// Filters.
+	own := conns[0].LocalAddr().(*net.TCPAddr).AddrPort()
+	p, total := e.srv.Conns(reactor.ConnFilter{Peer: netip.PrefixFrom(own.Addr(), 32)}, 0, 100)
+	assert.Equal(t, n-1, total, "all peers are 127.0.0.1")
+	assert.Len(t, p, n-1)
+	_, total = e.srv.Conns(reactor.ConnFilter{SNI: "SIP.EXAMPLE.NET"}, 0, 1)
+	assert.Equal(t, n-1, total, "SNI matches case-insensitively")
+	_, total = e.srv.Conns(reactor.ConnFilter{SNI: "other.example"}, 0, 1)
+	assert.Zero(t, total)
+	yes := true
+	_, total = e.srv.Conns(reactor.ConnFilter{Verified: &yes}, 0, 1)
+	assert.Zero(t, total, "no client certificates here")
+}
+
+// TestPerSource: -per-source-conns closes a source's connection over the cap at accept, before
+// anything is read; -per-source-rate refuses a ClientHello over the source's rate with an alert;
+// a source's count goes down as its connections close.
+func TestPerSource(t *testing.T) {
+	sources := memguard.NewSources(memguard.SourceLimits{Conns: 2})
+	e := start(t, setup{opts: func(o *reactor.Options) { o.Sources = sources }})
+	a, err := e.dial(nil)
+	require.NoError(t, err)
+	b, err := e.dial(nil)
+	require.NoError(t, err)
+	defer b.Close()
+	before := e.srv.Stats()
+	_, err = e.dial(nil)
+	require.Error(t, err, "a third connection from 127.0.0.1")
+	e.waitClosed(t, before, "per_source")
+	require.NoError(t, echo(b, sipMessage(t, 1, 300)), "the source's other connections are untouched")
+	a.Close()
+	waitFor(t, "a's close to be counted", func() bool { return e.srv.Stats().Open == 1 })
+	c, err := e.dial(nil)
+	require.NoError(t, err, "room again once one closed")
+	c.Close()
+
+	// The rate: one handshake, then none for a second.
+	require.NoError(t, sources.SetLimits(memguard.SourceLimits{Rate: 1, Burst: 1}))
+	ok, err := e.dial(nil)
+	if err == nil { // the bucket may still hold a token from before: spend it
+		ok.Close()
+	}
+	before = e.srv.Stats()
+	raw := dialRaw(t, e.addr)
+	_, err = raw.Write(clientHello(t, e.client))
+	require.NoError(t, err)
+	assert.Equal(t, []tlsconn.Alert{tlsconn.InternalError}, fatalAlerts(t, readUntilClosed(t, raw)))
+	e.waitClosed(t, before, "per_source")
+}
+
+// TestHandshakeRate: over -handshake-rate, ClientHellos wait for a token rather than being
+// refused, and are admitted as tokens come; one whose hello timeout ends first is refused with
+// an alert and counted as handshake_rate.
+func TestHandshakeRate(t *testing.T) {
+	rate := memguard.NewRateLimiter(4, 1) // a token every 250 ms
+	e := start(t, setup{opts: func(o *reactor.Options) {
+		o.HandshakeRate = rate
+		o.HelloTimeout = 5 * time.Second
+	}})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			c, err := e.dial(nil)
+			if err == nil {
+				c.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err, "waiting for the rate, not refused")
+	}
+	assert.Zero(t, e.srv.Stats().Closed["handshake_rate"])
+
+	rate.SetRate(0.1, 1) // a token every 10 s, and a hello timeout of 300 ms
+	require.NoError(t, e.srv.Set("tlsmux", "hello_timeout", 300))
+	_, _ = e.dial(nil) // takes the token if there is one
+	before := e.srv.Stats()
+	raw := dialRaw(t, e.addr)
+	_, err := raw.Write(clientHello(t, e.client))
+	require.NoError(t, err)
+	assert.Equal(t, []tlsconn.Alert{tlsconn.InternalError}, fatalAlerts(t, readUntilClosed(t, raw)))
+	e.waitClosed(t, before, "handshake_rate")
 }

@@ -16,7 +16,8 @@ type loop struct {
 	s  *Server
 	el gnet.EventLoop
 
-	now   time.Time // the loop's clock, refreshed on every callback that needs it
+	now   time.Time        // the loop's clock, refreshed on every callback that needs it
+	nowFn func() time.Time // returns now: tlsconn's clock for certificate expiry ($tls_peer_expired)
 	wheel *timerwheel.Wheel
 
 	// conns links every client connection on this loop, for shutdown.
@@ -43,6 +44,7 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		out:   make([]byte, 0, 64<<10),
 	}
 	l.head.next, l.head.prev = &l.head, &l.head
+	l.nowFn = func() time.Time { return l.now }
 	return l
 }
 

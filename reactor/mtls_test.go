@@ -2,10 +2,12 @@ package reactor_test
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"testing"
 	"time"
 
+	proxyproto "github.com/pires/go-proxyproto"
 	"github.com/pires/go-proxyproto/tlvparse"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -237,4 +239,43 @@ func TestMTLSResumed(t *testing.T) {
 		})
 	}
 	assert.EqualValues(t, 2, e.srv.Stats().Resumed)
+}
+
+// TestProxyClientCert: with ProxyClientCert the PROXY v2 header carries the client's leaf
+// certificate, DER, as PP2_SUBTYPE_SSL_CLIENT_CERT (0x28), and the core can parse it back.
+func TestProxyClientCert(t *testing.T) {
+	var co sipcore.Options
+	conns := coreConns(&co)
+	info := new(profile.Info)
+	e := start(t, setup{core: co, config: mtlsProfile(t, info, false), opts: func(o *reactor.Options) {
+		o.ProxyProtocol = forward.V2
+		o.ProxyClientCert = true
+	}})
+	alice, err := e.pki.Client("alice")
+	require.NoError(t, err)
+	cfg := e.client.Clone()
+	cfg.Certificates = []tls.Certificate{alice}
+	c, err := e.dial(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, echo(c, sipMessage(t, 1, 300)))
+	ci := nextConn(t, conns)
+	var der []byte
+	for _, tlv := range ci.TLVs {
+		if tlv.Type != proxyproto.PP2_TYPE_SSL {
+			continue
+		}
+		ssl, err := tlvparse.SSL(tlv)
+		require.NoError(t, err)
+		for _, st := range ssl.TLV {
+			if st.Type == 0x28 {
+				der = st.Value
+			}
+		}
+	}
+	require.NotEmpty(t, der, "PP2_SUBTYPE_SSL_CLIENT_CERT present")
+	assert.Equal(t, alice.Certificate[0], der, "the client's leaf, DER")
+	leaf, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", leaf.Subject.CommonName)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tlsmux/tlsmux/forward"
 	"github.com/tlsmux/tlsmux/memguard"
+	"github.com/tlsmux/tlsmux/tlsconn"
 	"github.com/tlsmux/tlsmux/wq"
 )
 
@@ -31,8 +32,11 @@ type Options struct {
 	Backend       netip.AddrPort        // SIP core
 	ProxyProtocol forward.ProxyProtocol // header on each backend connection
 
-	TLS             *tls.Config // server profile; required
-	SigAlg, KeyAlg  string      // of our certificate, for PROXY v2 SSL_SIG_ALG / SSL_KEY_ALG
+	TLS             *tls.Config       // server profile; required
+	ProfileName     string            // of the server profile, for $tls_* attributes and listings
+	LocalCert       *tlsconn.CertInfo // our certificate's attributes ($tls_my_*); nil: not reported
+	ProxyClientCert bool              // PROXY v2: send the client's certificate (PP2_SUBTYPE_SSL_CLIENT_CERT)
+	SigAlg, KeyAlg  string            // of our certificate, for PROXY v2 SSL_SIG_ALG / SSL_KEY_ALG
 	SendCloseNotify bool
 
 	HelloTimeout     time.Duration // 0 = 5s
@@ -50,9 +54,9 @@ type Options struct {
 	TCPWqMax      int // 0 = 64 MiB; negative = none
 
 	// Admission beyond MaxHandshakes; each nil means none.
-	Guard         MemGuard      // low_mem_threshold1/2 (memguard.Guard)
-	HandshakeRate RateLimiter   // -handshake-rate, -handshake-burst
-	Sources       SourceLimiter // -per-source-conns, -per-source-rate
+	Guard         MemGuard              // low_mem_threshold1/2 (memguard.Guard)
+	HandshakeRate *memguard.RateLimiter // -handshake-rate, -handshake-burst
+	Sources       *memguard.Sources     // -per-source-conns, -per-source-rate
 
 	Tick   time.Duration // timer resolution; 0 = 100ms
 	Logger *slog.Logger  // nil = slog.Default()
@@ -296,6 +300,7 @@ func (s *Server) Stats() Stats {
 		BytesOut:           s.stats.bytesOut.Load(),
 		CtWqUsed:           s.ctwq.Used(),
 		SendqUsed:          s.sendq.Used(),
+		ProxyCertOmitted:   s.stats.proxyCertOmitted.Load(),
 	}
 	for r := Reason(1); r < numReasons; r++ {
 		if n := s.stats.closed[r].Load(); n > 0 {
@@ -403,8 +408,9 @@ func (s *Server) tickLoop() {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
-			if s.o.Guard != nil {
-				s.o.Guard.Sample(now)
+			if g := s.o.Guard; g != nil && g.Sample(now) {
+				s.log.Warn("low-memory state changed", "refuse_handshakes", g.RefuseHandshakes(),
+					"refuse_queue_growth", g.RefuseQueueGrowth())
 			}
 			for _, l := range s.loopList() {
 				l.tickOffLoop()

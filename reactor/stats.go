@@ -40,6 +40,7 @@ const (
 	ReasonWaitShed                // shed from a full wait list (-max-waiting), oldest first
 	ReasonPerSource               // over -per-source-conns or -per-source-rate for its source
 	ReasonSourceTableFull         // the per-source table (-per-source-table) is full of live sources
+	ReasonAdmin                   // closed through the admin interface (conn.close)
 	numReasons
 )
 
@@ -49,7 +50,7 @@ var reasonNames = [numReasons]string{
 	"tls_error", "peer_alert", "idle_timeout", "send_timeout", "send_queue_full", "send_global_full",
 	"wq_conn_full", "wq_global_full", "backend_refused", "backend_timeout", "backend_error",
 	"max_connections", "shutdown", "panic", "lowmem1", "lowmem2", "handshake_busy", "handshake_rate",
-	"wait_shed", "per_source", "source_table_full",
+	"wait_shed", "per_source", "source_table_full", "admin",
 }
 
 func (r Reason) String() string {
@@ -70,6 +71,8 @@ type counters struct {
 	droppedBytes [numReasons]atomic.Uint64
 	bytesIn      atomic.Uint64 // clear text phone -> core
 	bytesOut     atomic.Uint64 // clear text core -> phone
+
+	proxyCertOmitted atomic.Uint64 // PROXY headers sent without the client certificate (too long)
 }
 
 // Stats is a snapshot of the counters.
@@ -85,4 +88,5 @@ type Stats struct {
 	BytesIn, BytesOut  uint64            // clear text forwarded to / from the backend
 	CtWqUsed           int64             // bytes in clear-text queues now
 	SendqUsed          int64             // bytes charged to the send budget now (tcp.wq_max)
+	ProxyCertOmitted   uint64            // PROXY headers sent without the client certificate, too long
 }

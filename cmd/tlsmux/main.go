@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"github.com/tlsmux/tlsmux/forward"
 	"github.com/tlsmux/tlsmux/profile"
 	"github.com/tlsmux/tlsmux/reactor"
+	"github.com/tlsmux/tlsmux/tlsconn"
 )
 
 // Exit statuses.
@@ -80,8 +82,13 @@ func serve(args []string, stderr io.Writer, sig chan os.Signal, started func(*re
 		log.Warn("TLS SECRETS ARE BEING WRITTEN TO THE KEY LOG FILE: anyone who can read it and a capture can decrypt this traffic; use only for debugging",
 			"keylog_file", cfg.Debug.KeylogFile)
 	}
-	srv, err := reactor.New(reactorOptions(cfg, tcfg, info, log))
+	lim := newLimits(cfg)
+	opts := reactorOptions(cfg, tcfg, info, log)
+	lim.apply(&opts)
+	srv, err := reactor.New(opts)
 	if err == nil {
+		lim.register(srv)
+		lim.logBudget(log)
 		err = srv.Start()
 	}
 	if err != nil {
@@ -210,6 +217,9 @@ func reactorOptions(cfg config.Config, tcfg *tls.Config, info profile.Info, log 
 		Backend:          cfg.Backend.Addr,
 		ProxyProtocol:    pp,
 		TLS:              tcfg,
+		ProfileName:      "default",
+		LocalCert:        localCert(tcfg),
+		ProxyClientCert:  cfg.ProxyClientCert,
 		SigAlg:           info.SigAlg,
 		KeyAlg:           info.KeyAlg,
 		SendCloseNotify:  cfg.TLS.SendCloseNotify,
@@ -227,4 +237,20 @@ func reactorOptions(cfg config.Config, tcfg *tls.Config, info profile.Info, log 
 		MaxWaiting:       cfg.Queues.MaxWaiting,
 		Logger:           log,
 	}
+}
+
+// localCert describes our certificate for the $tls_my_* attributes, made once and shared by every
+// connection.
+func localCert(tcfg *tls.Config) *tlsconn.CertInfo {
+	if len(tcfg.Certificates) == 0 || len(tcfg.Certificates[0].Certificate) == 0 {
+		return nil
+	}
+	leaf := tcfg.Certificates[0].Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(tcfg.Certificates[0].Certificate[0]); err != nil {
+			return nil
+		}
+	}
+	return tlsconn.NewCertInfo(leaf, false)
 }
