@@ -67,6 +67,7 @@ type conn struct {
 	lastOutbound int       // client+backend outbound bytes at the last check
 	sendCharged  int64     // bytes charged to the global send budget (tcp.wq_max), see send
 	born         int64     // accept time, Unix nanoseconds
+	phaseAt      int64     // when the handshake or the dial started, Unix nanoseconds (latency metrics)
 	bytesIn      uint64    // clear text delivered to the core
 	bytesOut     uint64    // clear text from the core, encrypted for the phone
 	adminNotify  bool      // closed by the admin, who asked for close_notify
@@ -224,6 +225,7 @@ func (c *conn) fromClient(buf []byte) {
 func (c *conn) startHandshake() {
 	c.holdsSlot = true
 	c.phase = phaseHandshaking
+	c.phaseAt = c.l.now.UnixNano()
 	c.tc.StartHandshake()
 	c.deadline = c.l.now.Add(c.l.s.handshakeTimeout())
 	c.l.wheel.Schedule(&c.timer, c.deadline)
@@ -264,6 +266,8 @@ func (c *conn) handshakeDone(plain []byte, err error) {
 	if a.Resumed {
 		s.stats.resumed.Add(1)
 	}
+	c.l.handshakes[HandshakeKey{Version: a.Version, Cipher: a.CipherSuite, Resumed: a.Resumed}]++
+	s.hsLatency.observe(time.Duration(c.l.now.UnixNano() - c.phaseAt))
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("handshake done", "conn", c.id, "version", a.VersionName(), "cipher", a.CipherName(),
 			"sni", a.SNI, "resumed", a.Resumed, "peer_cn", a.PeerCN)
@@ -286,6 +290,7 @@ func (c *conn) handshakeDone(plain []byte, err error) {
 func (c *conn) dial() {
 	s, el := c.l.s, c.l.el
 	c.dialing = true
+	c.phaseAt = c.l.now.UnixNano()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -326,6 +331,7 @@ func (s *Server) onBackendOpen(c *conn, gc gnet.Conn) gnet.Action {
 	defer s.recoverConn(c)
 	c.l.now = time.Now()
 	c.dialing = false
+	s.dialLatency.observe(time.Duration(c.l.now.UnixNano() - c.phaseAt))
 	if c.phase >= phaseClosing && c.pending == nil {
 		c.finish()
 		return gnet.Close

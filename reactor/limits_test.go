@@ -390,6 +390,22 @@ func TestConnsListing(t *testing.T) {
 		require.NoError(t, echo(c, sipMessage(t, i, 300)))
 		conns[i] = c
 	}
+	m := e.srv.Metrics()
+	assert.Equal(t, map[string]int64{"proxying": n}, m.ConnsByPhase)
+	var hs, hsObs, dialObs uint64
+	for k, v := range m.Handshakes {
+		assert.Equal(t, uint16(tls.VersionTLS13), k.Version)
+		hs += v
+	}
+	for i := range m.HandshakeLatency.Counts {
+		hsObs += m.HandshakeLatency.Counts[i]
+		dialObs += m.DialLatency.Counts[i]
+	}
+	assert.EqualValues(t, n, hs, "handshakes by kind")
+	assert.EqualValues(t, n, hsObs, "handshake latency observations")
+	assert.EqualValues(t, n, dialObs, "dial latency observations")
+	assert.Positive(t, m.HandshakeLatency.Sum)
+
 	page, total := e.srv.Conns(reactor.ConnFilter{}, 0, 10)
 	require.Len(t, page, 10)
 	assert.Equal(t, n, total)

@@ -31,17 +31,20 @@ type loop struct {
 	out   []byte // scratch for ciphertext on its way to gnet
 
 	tickQueued atomic.Bool // a tick task is queued and has not run yet
+
+	handshakes map[HandshakeKey]uint64 // completed, by kind (Metrics)
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
 	now := time.Now()
 	l := &loop{
-		s:     s,
-		el:    el,
-		now:   now,
-		wheel: timerwheel.New(s.o.Tick, 4096, now),
-		plain: make([]byte, 0, 64<<10),
-		out:   make([]byte, 0, 64<<10),
+		s:          s,
+		el:         el,
+		now:        now,
+		wheel:      timerwheel.New(s.o.Tick, 4096, now),
+		plain:      make([]byte, 0, 64<<10),
+		handshakes: map[HandshakeKey]uint64{},
+		out:        make([]byte, 0, 64<<10),
 	}
 	l.head.next, l.head.prev = &l.head, &l.head
 	l.nowFn = func() time.Time { return l.now }

@@ -105,6 +105,8 @@ type Server struct {
 
 	tune   tunables
 	params map[string]*Param
+
+	hsLatency, dialLatency histogram
 	ids    atomic.Uint64
 
 	ctx    context.Context // cancelled when the server stops
