@@ -36,6 +36,7 @@ type Config struct {
 	Memory    Memory
 	Admission Admission
 	Debug     Debug
+	Admin     Admin
 
 	// LogLevel is debug, info, warn or error, or a Kamailio tls_log / debug number
 	// (-1 error, 0 warn, 1-2 info, 3 debug). Default info.
@@ -44,6 +45,8 @@ type Config struct {
 
 // TLS is the default server profile, named after the Kamailio tls module parameters.
 type TLS struct {
+	ConfigFile         string // Kamailio tls.cfg profiles; empty: only the default profile from these flags
+	TicketKeys         string // session ticket keys file, shared by instances and kept across reloads
 	Certificate        string // PEM file; empty: a throwaway self-signed ECDSA P-256 certificate
 	PrivateKey         string // PEM file; empty: the key is read from Certificate
 	CAList             string // PEM file of CAs trusted for client certificates
@@ -101,6 +104,13 @@ type Memory struct {
 	// LowMemThreshold2 (KiB; -1 derived, 0 off): below it established connections are refused
 	// new queue memory (Kamailio low_mem_threshold2).
 	LowMemThreshold2 int
+}
+
+// Admin is the admin endpoint: JSON-RPC (Kamailio's tls.* and cfg.* methods) and /metrics.
+type Admin struct {
+	Addr   string // TCP host:port; empty: no TCP listener. Loopback unless Allow names more.
+	Allow  string // comma-separated networks (CIDR) besides loopback allowed on Addr
+	Socket string // Unix socket path; empty: none. Mode 0600.
 }
 
 // Debug holds settings for troubleshooting, all off by default.
@@ -313,6 +323,9 @@ func (c *Config) Validate() error {
 	if a.PerSourceTable < 1 {
 		bad("per-source-table", "%d: want a positive number", a.PerSourceTable)
 	}
+	if _, err := c.Admin.AllowNets(); err != nil {
+		bad("admin-allow", "%v", err)
+	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		bad("log-level", "%v", err)
 	}
@@ -364,4 +377,21 @@ func (v endpointValue) Set(s string) error {
 	}
 	*v.p = e
 	return nil
+}
+
+// AllowNets parses Allow.
+func (a Admin) AllowNets() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(a.Allow, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q: want networks in CIDR form, e.g. 10.0.0.0/8,fd00::/8", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -47,6 +47,8 @@ func fields(c *Config) []Field {
 			func(fs *flag.FlagSet, n, u string) { fs.Var(endpointValue{&c.Backend}, n, u) }},
 		{"proxy-protocol", "header on each backend connection: none, v1 or v2 (v2 carries TLS facts as TLVs)", "tcp_accept_haproxy (core side)", "PROXY protocol (4.0, core side)", str(&c.ProxyProtocol)},
 		{"proxy-client-cert", "PROXY v2: send the client's certificate (DER, PP2_SUBTYPE_SSL_CLIENT_CERT 0x28); receivers cap the header size (go-proxyproto: 4 KiB)", "-", "-", boolean(&c.ProxyClientCert)},
+		{"tls-config", "Kamailio tls.cfg file of server and client profiles ([server:IP:PORT], SNI, ...); reloaded on SIGHUP, tls.reload and file changes", "config (tls module)", "tls_mgm domains", str(&c.TLS.ConfigFile)},
+		{"ticket-keys", "session ticket keys file (one key per line, newest first): resumption across reloads, restarts and instances", "-", "-", str(&c.TLS.TicketKeys)},
 		{"certificate", "server certificate chain, PEM; empty = throwaway self-signed ECDSA P-256", "certificate", "certificate", str(&c.TLS.Certificate)},
 		{"private-key", "private key, PEM (unencrypted); empty = read it from -certificate", "private_key", "private_key", str(&c.TLS.PrivateKey)},
 		{"ca-list", "CAs trusted for client certificates, PEM", "ca_list", "ca_list", str(&c.TLS.CAList)},
@@ -83,6 +85,9 @@ func fields(c *Config) []Field {
 		{"per-source-prefix6", "IPv6 sources aggregated by this prefix length", "-", "-", integer(&c.Admission.PerSourcePrefix6)},
 		{"per-source-table", "sources tracked at most; idle ones are evicted oldest first, a table full of live ones refuses new sources", "-", "-", integer(&c.Admission.PerSourceTable)},
 		{"keylog-file", "append TLS secrets in the NSS key log format (Wireshark) to this file; debugging only, logged loudly", "keylog_file (5.8+)", "-", str(&c.Debug.KeylogFile)},
+		{"admin", "admin endpoint host:port: JSON-RPC (tls.info, tls.list, tls.options, tls.reload, cfg.*) and /metrics; empty = off", "ctl/jsonrpcs", "mi_http / mi_fifo", str(&c.Admin.Addr)},
+		{"admin-allow", "networks besides loopback allowed on -admin, comma-separated CIDR", "-", "-", str(&c.Admin.Allow)},
+		{"admin-socket", "admin endpoint on a Unix socket (mode 0600) as well", "ctl binrpc socket", "mi_fifo", str(&c.Admin.Socket)},
 		{"log-level", "debug, info, warn, error, or a Kamailio level number", "tls_log", "log_level", str(&c.LogLevel)},
 	}
 }

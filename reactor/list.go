@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tlsmux/tlsmux/forward"
+	"github.com/tlsmux/tlsmux/tlsconn"
 )
 
 // ConnInfo describes one client connection for the admin listing (Kamailio's tls.list).
@@ -21,11 +22,13 @@ type ConnInfo struct {
 	Version     string // TLSv1.3, ...
 	Cipher      string // IANA name
 	PeerCN      string
+	PeerSANs    []string // DNS names, IP addresses, URIs, emails of the peer's certificate
 	Verified    bool
 	Resumed     bool
 	Age, Idle   time.Duration
 	BytesIn     uint64 // clear text from the phone to the core
 	BytesOut    uint64 // clear text from the core to the phone
+	CtQueued    int    // bytes in its clear-text queue (Kamailio's ct_wq_size)
 	Queued      int    // bytes waiting: clear-text queue and both sockets' outbound buffers
 }
 
@@ -110,7 +113,8 @@ func (c *conn) info(now time.Time) ConnInfo {
 		Queued:   c.outbound(),
 	}
 	if c.pending != nil {
-		ci.Queued += c.pending.Len()
+		ci.CtQueued = c.pending.Len()
+		ci.Queued += ci.CtQueued
 	}
 	if c.clOpen {
 		ci.Peer, ci.Local = addrPort(c.cl.RemoteAddr()), localAddrPort(c.cl)
@@ -119,6 +123,11 @@ func (c *conn) info(now time.Time) ConnInfo {
 		a := c.tc.Attrs()
 		ci.SNI, ci.Version, ci.Cipher = a.SNI, a.VersionName(), forward.CipherName(a.CipherSuite)
 		ci.PeerCN, ci.Verified, ci.Resumed, ci.Profile = a.PeerCN, a.Verified, a.Resumed, a.Profile
+		if a.Peer != nil {
+			for _, k := range [...]tlsconn.SANKind{tlsconn.SANDNS, tlsconn.SANIP, tlsconn.SANURI, tlsconn.SANEmail} {
+				ci.PeerSANs = append(ci.PeerSANs, a.Peer.SANs(k)...)
+			}
+		}
 	}
 	return ci
 }

@@ -149,7 +149,22 @@ func (s *Server) registerParams() {
 			return func() int64 { return int64(s.ctwq.BlockSize()) }, func(v int64) { s.ctwq.SetBlockSize(int(v)) }
 		})
 	add("tls", "connection_timeout", "s", "idle connection timeout; any I/O extends it; -1 never", -1, 1<<31,
-		func() (func() int64, func(int64)) { return dur(&t.idle, time.Second) })
+		func() (func() int64, func(int64)) {
+			get, set := dur(&t.idle, time.Second)
+			return get, func(v int64) {
+				set(v)
+				// Timers are armed for the old deadline; re-arm them so that a shorter timeout
+				// applies now, not when the old one would have fired.
+				s.eachLoop(func(l *loop) {
+					l.now = time.Now()
+					for c := l.head.next; c != &l.head; c = c.next {
+						if c.phase == phaseDialing || c.phase == phaseProxying {
+							c.rescheduleIdle()
+						}
+					}
+				})
+			}
+		})
 	add("tls", "send_close_notify", "bool", "send close_notify before closing an established connection", 0, 1,
 		func() (func() int64, func(int64)) {
 			return func() int64 { return b2i(t.closeNotify.Load()) }, func(v int64) { t.closeNotify.Store(v != 0) }

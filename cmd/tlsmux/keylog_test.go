@@ -49,7 +49,10 @@ func startServe(t *testing.T, args ...string) (addr string, logs *syncbuf.Buffer
 	status := exitFailed
 	stop = func() int {
 		once.Do(func() {
-			sig <- syscall.SIGTERM
+			select {
+			case sig <- syscall.SIGTERM:
+			default: // one is pending already (core.shutdown sent it)
+			}
 			select {
 			case status = <-code:
 			case <-time.After(20 * time.Second):

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tlsmux/tlsmux/admin"
 	"github.com/tlsmux/tlsmux/config"
 	"github.com/tlsmux/tlsmux/forward"
 	"github.com/tlsmux/tlsmux/profile"
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "demo":
 			return runDemo(args[1:], stdout, stderr)
+		case "ctl":
+			return admin.Ctl(args[1:], stdout, stderr)
 		case demoPeer:
 			return runDemoPeer(args[1:])
 		}
@@ -64,7 +67,7 @@ func serve(args []string, stderr io.Writer, sig chan os.Signal, started func(*re
 	if code >= 0 {
 		return code
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log, level := newLeveledLogger(stderr, cfg.LogLevel)
 	tcfg, info, err := buildProfile(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tlsmux: bad settings:\n%v\n", indent(err))
@@ -88,12 +91,27 @@ func serve(args []string, stderr io.Writer, sig chan os.Signal, started func(*re
 	srv, err := reactor.New(opts)
 	if err == nil {
 		lim.register(srv)
+		registerLogLevel(srv, level)
 		lim.logBudget(log)
 		err = srv.Start()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tlsmux: %v\n", err)
 		return exitFailed
+	}
+	if cfg.Admin.Addr != "" || cfg.Admin.Socket != "" {
+		d := &daemon{srv: srv, lim: lim, cfg: cfg, stop: sig, log: log}
+		allow, _ := cfg.Admin.AllowNets() // validated
+		adm, err := admin.Serve(context.Background(), admin.Options{
+			Addr: cfg.Admin.Addr, AllowNets: allow, UnixSocket: cfg.Admin.Socket, Target: d, Logger: log,
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "tlsmux: %v\n", err)
+			shutdown(srv, log, "admin endpoint failed", 0)
+			return exitFailed
+		}
+		defer adm.Close()
+		log.Info("admin endpoint", "addr", fmt.Sprint(adm.Addr()), "socket", adm.SocketPath())
 	}
 	log.Info("tlsmux serving", "listen", fmt.Sprint(srv.Addrs()), "backend", cfg.Backend.String(), "proxy_protocol", cfg.ProxyProtocol)
 	if started != nil {
@@ -164,6 +182,35 @@ func splitLines(s string) []string {
 		s = s[i:]
 	}
 	return out
+}
+
+// newLeveledLogger is newLogger with its level in a LevelVar, so that tls.log can change it.
+func newLeveledLogger(w io.Writer, level string) (*slog.Logger, *slog.LevelVar) {
+	lvl, err := config.ParseLogLevel(level)
+	if err != nil {
+		lvl = slog.LevelInfo
+	}
+	v := new(slog.LevelVar)
+	v.Set(lvl)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: v})), v
+}
+
+// registerLogLevel adds Kamailio's tls.log (tls_log: a debug level number, 3 debug, 2-1 info, 0
+// warning, negative errors) as a runtime setting.
+func registerLogLevel(srv *reactor.Server, v *slog.LevelVar) {
+	srv.AddParam("tls", "log", "level", "log level as a Kamailio number: 3 debug, 1-2 info, 0 warn, -1 error", -5, 3,
+		func() int64 {
+			switch l := v.Level(); {
+			case l <= slog.LevelDebug:
+				return 3
+			case l <= slog.LevelInfo:
+				return 2
+			case l <= slog.LevelWarn:
+				return 0
+			}
+			return -1
+		},
+		func(n int64) { l, _ := config.ParseLogLevel(fmt.Sprint(n)); v.Set(l) })
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
