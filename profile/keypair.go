@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -40,36 +39,42 @@ func scanPEM(data []byte) pemContents {
 	}
 }
 
+// keyErr is a problem with one setting, named by its canonical tls.cfg key.
+type keyErr struct {
+	key string
+	err error
+}
+
 // loadKeyPair reads the certificate chain from certFile and the key from keyFile, or from
 // certFile when keyFile is "" (Kamailio: "the private key can be contained in the same file
 // as the certificate"). Every problem found is returned, each naming its setting.
-func loadKeyPair(certFile, keyFile string) (tls.Certificate, []error) {
-	var errs []error
-	certPEM, err := os.ReadFile(certFile)
+func loadKeyPair(certFile, keyFile string, readFile func(string) ([]byte, error)) (tls.Certificate, []keyErr) {
+	var errs []keyErr
+	certPEM, err := readFile(certFile)
 	if err != nil {
-		return tls.Certificate{}, []error{settingErr(flagCertificate, err)}
+		return tls.Certificate{}, []keyErr{{"certificate", err}}
 	}
 	cp := scanPEM(certPEM)
 	if len(cp.certs) == 0 {
-		errs = append(errs, settingErr(flagCertificate, fmt.Errorf("no CERTIFICATE PEM block in %s", certFile)))
+		errs = append(errs, keyErr{"certificate", fmt.Errorf("no CERTIFICATE PEM block in %s", certFile)})
 	}
 
 	keyPEM, keySource, kp := certPEM, certFile, cp
 	if keyFile != "" {
-		if keyPEM, err = os.ReadFile(keyFile); err != nil {
-			return tls.Certificate{}, append(errs, settingErr(flagPrivateKey, err))
+		if keyPEM, err = readFile(keyFile); err != nil {
+			return tls.Certificate{}, append(errs, keyErr{"private_key", err})
 		}
 		keySource, kp = keyFile, scanPEM(keyPEM)
 	}
 	switch {
 	case kp.encrypted:
-		errs = append(errs, settingErr(flagPrivateKey, fmt.Errorf(
+		errs = append(errs, keyErr{"private_key", fmt.Errorf(
 			"private key %s is encrypted: tlsmux does not ask for passphrases; store the key unencrypted, readable only by the daemon (openssl pkey -in %s -out key.pem && chmod 600 key.pem)",
-			keySource, keySource)))
+			keySource, keySource)})
 	case len(kp.keys) == 0 && keyFile == "":
-		errs = append(errs, settingErr(flagPrivateKey, fmt.Errorf("not set, and the certificate file %s holds no PRIVATE KEY PEM block", certFile)))
+		errs = append(errs, keyErr{"private_key", fmt.Errorf("not set, and the certificate file %s holds no PRIVATE KEY PEM block", certFile)})
 	case len(kp.keys) == 0:
-		errs = append(errs, settingErr(flagPrivateKey, fmt.Errorf("no PRIVATE KEY PEM block in %s", keyFile)))
+		errs = append(errs, keyErr{"private_key", fmt.Errorf("no PRIVATE KEY PEM block in %s", keyFile)})
 	}
 	if len(errs) > 0 {
 		return tls.Certificate{}, errs
@@ -77,21 +82,21 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, []error) {
 
 	leaf, err := x509.ParseCertificate(cp.certs[0].Bytes)
 	if err != nil {
-		return tls.Certificate{}, []error{settingErr(flagCertificate, fmt.Errorf("%s: %w", certFile, err))}
+		return tls.Certificate{}, []keyErr{{"certificate", fmt.Errorf("%s: %w", certFile, err)}}
 	}
 	key, err := parsePrivateKey(kp.keys[0].Bytes)
 	if err != nil {
-		return tls.Certificate{}, []error{settingErr(flagPrivateKey, fmt.Errorf("%s: %w", keySource, err))}
+		return tls.Certificate{}, []keyErr{{"private_key", fmt.Errorf("%s: %w", keySource, err)}}
 	}
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(leaf.PublicKey) {
-		return tls.Certificate{}, []error{settingErr(flagPrivateKey, fmt.Errorf(
-			"the key in %s does not match the certificate in %s (certificate subject %q)", keySource, certFile, leaf.Subject.String()))}
+		return tls.Certificate{}, []keyErr{{"private_key", fmt.Errorf(
+			"the key in %s does not match the certificate in %s (certificate subject %q)", keySource, certFile, leaf.Subject.String())}}
 	}
 	// tls.X509KeyPair repeats these checks and builds the chain exactly as crypto/tls wants it.
 	pair, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(kp.keys[0]))
 	if err != nil {
-		return tls.Certificate{}, []error{settingErr(flagCertificate, fmt.Errorf("%s: %w", certFile, err))}
+		return tls.Certificate{}, []keyErr{{"certificate", fmt.Errorf("%s: %w", certFile, err)}}
 	}
 	return pair, nil
 }

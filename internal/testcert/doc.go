@@ -15,6 +15,8 @@
 //	inter, err := pki.Intermediate("issuing")   // leaves from inter carry the intermediate in their chain
 //	certFile, keyFile, err := pki.WriteServerFiles(t.TempDir(), "sip.example.net")
 //	clientCfg := &tls.Config{RootCAs: pki.Pool(), Certificates: []tls.Certificate{cli}}
+//	crlFile, err := pki.WriteCRLFile(dir, testcert.CRLOptions{Revoked: []tls.Certificate{cli}})
+//	phone, err := testcert.SelfSigned("phone", false, true) // issued by no CA
 //
 // Validity: certificates are valid from 1999-12-31 (so that tests running inside a
 // testing/synctest bubble, whose clock starts at 2000-01-01 UTC, verify them) until ten years
@@ -25,7 +27,8 @@
 //
 // # Limitations
 //
-// Test use only: keys are not protected, there is no revocation (CRL/OCSP), and the root's
-// private key lives in memory for the life of the PKI. Only ECDSA P-256 keys are generated;
-// [LeafOptions.Key] accepts another key (RSA, Ed25519) made by the caller.
+// Test use only: keys are not protected, revocation is by CRL only (no OCSP, no delta or
+// indirect CRLs), and the root's private key lives in memory for the life of the PKI. Only
+// ECDSA P-256 keys are generated; [LeafOptions.Key] accepts another key (RSA, Ed25519) made
+// by the caller.
 package testcert

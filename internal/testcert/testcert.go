@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"time"
 )
 
@@ -129,8 +130,11 @@ func (p *PKI) Pool() *x509.CertPool {
 // LeafOptions describes a leaf certificate for [PKI.Issue].
 type LeafOptions struct {
 	CommonName string
-	// Hosts become SANs: IP literals as IP addresses, anything else as DNS names.
+	// Hosts become SANs: IP literals as IP addresses, anything else as DNS names
+	// ("*.example.com" makes a wildcard DNS name).
 	Hosts []string
+	// URIs become URI SANs, e.g. "sip:example.com" (RFC 5922 §7.1 SIP domain identities).
+	URIs []string
 	// ServerAuth and ClientAuth set the extended key usages (RFC 5280 §4.2.1.12); crypto/tls
 	// checks ClientAuth on client certificates and ServerAuth on server certificates.
 	ServerAuth, ClientAuth bool
@@ -184,6 +188,13 @@ func (p *PKI) Issue(o LeafOptions) (tls.Certificate, error) {
 		} else {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
+	}
+	for _, u := range o.URIs {
+		pu, err := url.Parse(u)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("testcert: URI SAN %q: %w", u, err)
+		}
+		tmpl.URIs = append(tmpl.URIs, pu)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, key.Public(), p.key)
 	if err != nil {

@@ -292,3 +292,77 @@ func BenchmarkServer(b *testing.B) {
 		}
 	}
 }
+
+func TestCRL(t *testing.T) {
+	p := MustNew()
+	inter, err := p.Intermediate("issuing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := inter.Client("revoked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := inter.CRL(CRLOptions{Revoked: []tls.Certificate{revoked}, NextUpdate: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crl.CheckSignatureFrom(inter.CA()); err != nil {
+		t.Errorf("signature: %v", err)
+	}
+	if crl.CheckSignatureFrom(p.Root()) == nil {
+		t.Error("CRL of the intermediate verifies against the root")
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(revoked.Leaf.SerialNumber) != 0 {
+		t.Errorf("entries %+v", crl.RevokedCertificateEntries)
+	}
+	block, _ := pem.Decode(mustBytes(t)(inter.CRLPEM(CRLOptions{})))
+	if block == nil || block.Type != "X509 CRL" {
+		t.Fatalf("PEM block %+v", block)
+	}
+	if !bytes.Contains(inter.IssuerPEM(), []byte("CERTIFICATE")) || bytes.Equal(inter.IssuerPEM(), inter.CAPEM()) {
+		t.Error("IssuerPEM is not the intermediate")
+	}
+	file, err := inter.WriteCRLFile(t.TempDir(), CRLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(file); err != nil || !bytes.Contains(data, []byte("X509 CRL")) {
+		t.Errorf("file %q: %v", data, err)
+	}
+}
+
+func mustBytes(t *testing.T) func([]byte, error) []byte {
+	return func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
+func TestSelfSignedAndURIs(t *testing.T) {
+	c, err := SelfSigned("phone", false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := MustNew()
+	if err := verify(t, p, c, x509.ExtKeyUsageClientAuth, ""); err == nil {
+		t.Error("self-signed leaf verified against a CA")
+	}
+	if c.Leaf.CheckSignature(c.Leaf.SignatureAlgorithm, c.Leaf.RawTBSCertificate, c.Leaf.Signature) != nil {
+		t.Error("not self-signed")
+	}
+	s, err := p.Issue(LeafOptions{CommonName: "x", URIs: []string{"sip:example.com"}, Hosts: []string{"*.example.com"}, ServerAuth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Leaf.URIs) != 1 || s.Leaf.URIs[0].String() != "sip:example.com" || s.Leaf.DNSNames[0] != "*.example.com" {
+		t.Errorf("URIs %v DNS %v", s.Leaf.URIs, s.Leaf.DNSNames)
+	}
+}
