@@ -16,6 +16,7 @@ import (
 	"github.com/tlsmux/tlsmux/forward"
 	"github.com/tlsmux/tlsmux/internal/timerwheel"
 	"github.com/tlsmux/tlsmux/memguard"
+	"github.com/tlsmux/tlsmux/profile"
 	"github.com/tlsmux/tlsmux/tlsconn"
 	"github.com/tlsmux/tlsmux/wq"
 )
@@ -47,6 +48,7 @@ type conn struct {
 	// gone holds the client's addresses when it closes before the PROXY header is written (gnet
 	// forgets them, and the fd may be reused); nil otherwise, which is almost always.
 	gone *clientAddrs
+	set  *profile.Set     // the profile set the connection was accepted under (Options.Profiles)
 	src  *memguard.Source // the client's source when per-source limits are on; closed at finish
 
 	tc      *tlsconn.Conn
@@ -103,7 +105,12 @@ func (s *Server) OnOpen(gc gnet.Conn) (out []byte, action gnet.Action) {
 	s.stats.open.Add(1)
 	c := &conn{id: s.ids.Add(1), l: l, cl: gc, clOpen: true, lastIO: l.now, born: l.now.UnixNano(), src: src}
 	c.timer.Owner = c
-	c.tc = tlsconn.NewServer(s.o.TLS, tlsconn.Options{Notify: c.notifyOffLoop, KeepPeerDER: s.o.ProxyClientCert, Now: l.nowFn})
+	cfg := s.o.TLS
+	if s.o.Profiles != nil {
+		c.set = s.o.Profiles.Current()
+		cfg = c.set.ServerConfig(localAddrPort(gc))
+	}
+	c.tc = tlsconn.NewServer(cfg, tlsconn.Options{Notify: c.notifyOffLoop, KeepPeerDER: s.o.ProxyClientCert, Now: l.nowFn})
 	c.tc.SetProfile(s.o.ProfileName, s.o.LocalCert)
 	gc.SetContext(c)
 	l.link(c)
@@ -262,6 +269,17 @@ func (c *conn) handshakeDone(plain []byte, err error) {
 	s := c.l.s
 	c.established = true
 	s.stats.handshakes.Add(1)
+	if c.set != nil && c.clOpen {
+		// crypto/tls does not say which config GetConfigForClient chose; the match is a pure
+		// function of the set, the local address and the SNI, so recompute it.
+		if p := c.set.Match(localAddrPort(c.cl), c.tc.Attrs().SNI); p != nil {
+			local := s.o.LocalCert
+			if p.Name != s.o.ProfileName {
+				local = nil
+			}
+			c.tc.SetProfile(p.Name, local)
+		}
+	}
 	a := c.tc.Attrs()
 	if a.Resumed {
 		s.stats.resumed.Add(1)

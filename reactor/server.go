@@ -18,6 +18,7 @@ import (
 
 	"github.com/tlsmux/tlsmux/forward"
 	"github.com/tlsmux/tlsmux/memguard"
+	"github.com/tlsmux/tlsmux/profile"
 	"github.com/tlsmux/tlsmux/tlsconn"
 	"github.com/tlsmux/tlsmux/wq"
 )
@@ -32,7 +33,11 @@ type Options struct {
 	Backend       netip.AddrPort        // SIP core
 	ProxyProtocol forward.ProxyProtocol // header on each backend connection
 
-	TLS             *tls.Config       // server profile; required
+	TLS *tls.Config // server profile; required unless Profiles is set
+	// Profiles, if set, chooses each connection's server profile (tls.cfg: by the local address,
+	// then SNI) from the profile set current at accept; reloads swap the set atomically, and a
+	// connection keeps the profile it negotiated with.
+	Profiles        interface{ Current() *profile.Set }
 	ProfileName     string            // of the server profile, for $tls_* attributes and listings
 	LocalCert       *tlsconn.CertInfo // our certificate's attributes ($tls_my_*); nil: not reported
 	ProxyClientCert bool              // PROXY v2: send the client's certificate (PP2_SUBTYPE_SSL_CLIENT_CERT)
@@ -107,7 +112,7 @@ type Server struct {
 	params map[string]*Param
 
 	hsLatency, dialLatency histogram
-	ids    atomic.Uint64
+	ids                    atomic.Uint64
 
 	ctx    context.Context // cancelled when the server stops
 	cancel context.CancelFunc
@@ -133,8 +138,8 @@ type Server struct {
 // New checks o and returns a Server that is not yet listening.
 func New(o Options) (*Server, error) {
 	o.setDefaults()
-	if o.TLS == nil {
-		return nil, errors.New("reactor: Options.TLS is required")
+	if o.TLS == nil && o.Profiles == nil {
+		return nil, errors.New("reactor: Options.TLS or Options.Profiles is required")
 	}
 	if len(o.Listen) == 0 {
 		return nil, errors.New("reactor: no listener")

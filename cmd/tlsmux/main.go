@@ -85,9 +85,25 @@ func serve(args []string, stderr io.Writer, sig chan os.Signal, started func(*re
 		log.Warn("TLS SECRETS ARE BEING WRITTEN TO THE KEY LOG FILE: anyone who can read it and a capture can decrypt this traffic; use only for debugging",
 			"keylog_file", cfg.Debug.KeylogFile)
 	}
+	store, err := newStore(cfg, serverProfile(cfg))
+	if err != nil {
+		fmt.Fprintf(stderr, "tlsmux: bad TLS profiles:\n%v\n", indent(err))
+		return exitUsage
+	}
 	lim := newLimits(cfg)
 	opts := reactorOptions(cfg, tcfg, info, log)
 	lim.apply(&opts)
+	var rl *reloader
+	if store != nil {
+		opts.Profiles = store
+		rl = &reloader{st: store, log: log}
+		for _, w := range store.Current().Warnings() {
+			log.Warn(w)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go rl.run(ctx)
+	}
 	srv, err := reactor.New(opts)
 	if err == nil {
 		lim.register(srv)
@@ -101,6 +117,9 @@ func serve(args []string, stderr io.Writer, sig chan os.Signal, started func(*re
 	}
 	if cfg.Admin.Addr != "" || cfg.Admin.Socket != "" {
 		d := &daemon{srv: srv, lim: lim, cfg: cfg, stop: sig, log: log}
+		if rl != nil {
+			d.reload, d.certs = rl.adminReload, rl.certs
+		}
 		allow, _ := cfg.Admin.AllowNets() // validated
 		adm, err := admin.Serve(context.Background(), admin.Options{
 			Addr: cfg.Admin.Addr, AllowNets: allow, UnixSocket: cfg.Admin.Socket, Target: d, Logger: log,
@@ -222,7 +241,12 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 func buildProfile(cfg config.Config) (*tls.Config, profile.Info, error) {
-	p := profile.Server{
+	return serverProfile(cfg).Build(time.Now(), nil)
+}
+
+// serverProfile is the default server profile the flags describe.
+func serverProfile(cfg config.Config) profile.Server {
+	return profile.Server{
 		Certificate:        cfg.TLS.Certificate,
 		PrivateKey:         cfg.TLS.PrivateKey,
 		CAList:             cfg.TLS.CAList,
@@ -234,7 +258,6 @@ func buildProfile(cfg config.Config) (*tls.Config, profile.Info, error) {
 		Curves:             cfg.TLS.Curves,
 		SessionCache:       cfg.TLS.SessionCache,
 	}
-	return p.Build(time.Now(), nil)
 }
 
 type profileInfo = profile.Info
@@ -264,7 +287,7 @@ func reactorOptions(cfg config.Config, tcfg *tls.Config, info profile.Info, log 
 		Backend:          cfg.Backend.Addr,
 		ProxyProtocol:    pp,
 		TLS:              tcfg,
-		ProfileName:      "default",
+		ProfileName:      "server:default",
 		LocalCert:        localCert(tcfg),
 		ProxyClientCert:  cfg.ProxyClientCert,
 		SigAlg:           info.SigAlg,
