@@ -481,9 +481,11 @@ func TestPerSource(t *testing.T) {
 
 	// The rate: one handshake, then none for a second.
 	require.NoError(t, sources.SetLimits(memguard.SourceLimits{Rate: 1, Burst: 1}))
-	ok, err := e.dial(nil)
-	if err == nil { // the bucket may still hold a token from before: spend it
+	prior := e.srv.Stats().Closed["per_source"]
+	if ok, err := e.dial(nil); err == nil { // the bucket may still hold a token from before: spend it
 		ok.Close()
+	} else { // refused: let its close be counted before the snapshot
+		waitFor(t, "that refusal counted", func() bool { return e.srv.Stats().Closed["per_source"] == prior+1 })
 	}
 	before = e.srv.Stats()
 	raw := dialRaw(t, e.addr)
@@ -522,7 +524,11 @@ func TestHandshakeRate(t *testing.T) {
 
 	rate.SetRate(0.1, 1) // a token every 10 s, and a hello timeout of 300 ms
 	require.NoError(t, e.srv.Set("tlsmux", "hello_timeout", 300))
-	_, _ = e.dial(nil) // takes the token if there is one
+	if c, err := e.dial(nil); err == nil { // takes the token if there is one
+		c.Close()
+	} else { // refused for want of one: let its close be counted before the snapshot
+		waitFor(t, "the first refusal counted", func() bool { return e.srv.Stats().Closed["handshake_rate"] == 1 })
+	}
 	before := e.srv.Stats()
 	raw := dialRaw(t, e.addr)
 	_, err := raw.Write(clientHello(t, e.client))
