@@ -69,9 +69,7 @@ func (s *Server) Conns(f ConnFilter, after uint64, limit int) (page []ConnInfo, 
 		list  []ConnInfo
 		total int
 	}
-	parts := make(chan part, len(s.loopList()))
-	s.eachLoop(func(l *loop) {
-		var p part
+	parts := perLoop(s, func(l *loop) (p part) {
 		for c := l.head.next; c != &l.head; c = c.next {
 			if c.phase >= phaseClosing {
 				continue
@@ -87,10 +85,9 @@ func (s *Server) Conns(f ConnFilter, after uint64, limit int) (page []ConnInfo, 
 				p.list = append(p.list, ci)
 			}
 		}
-		parts <- p
+		return p
 	})
-	close(parts)
-	for p := range parts {
+	for _, p := range parts {
 		page = append(page, p.list...)
 		total += p.total
 	}
@@ -138,25 +135,20 @@ var ErrNoConn = errors.New("reactor: no such connection")
 // CloseConn closes connection id, with close_notify first if closeNotify (and the connection is
 // established), counted as closed by the admin ("admin"). Safe from any goroutine.
 func (s *Server) CloseConn(id uint64, closeNotify bool) error {
-	found := make(chan bool, len(s.loopList()))
-	s.eachLoop(func(l *loop) {
+	found := perLoop(s, func(l *loop) bool {
 		l.now = time.Now()
 		for c := l.head.next; c != &l.head; c = c.next {
 			if c.id == id && c.phase < phaseClosing {
 				c.adminNotify = closeNotify
 				c.close(ReasonAdmin, nil)
 				c.finish()
-				found <- true
-				return
+				return true
 			}
 		}
-		found <- false
+		return false
 	})
-	close(found)
-	for ok := range found {
-		if ok {
-			return nil
-		}
+	if slices.Contains(found, true) {
+		return nil
 	}
 	return fmt.Errorf("%w: %d", ErrNoConn, id)
 }

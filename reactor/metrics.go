@@ -64,8 +64,7 @@ func (s *Server) Metrics() Metrics {
 		phases [phaseClosed + 1]int64
 		hs     map[HandshakeKey]uint64
 	}
-	parts := make(chan part, len(s.loopList()))
-	s.eachLoop(func(l *loop) {
+	parts := perLoop(s, func(l *loop) part {
 		p := part{hs: make(map[HandshakeKey]uint64, len(l.handshakes))}
 		for c := l.head.next; c != &l.head; c = c.next {
 			p.phases[c.phase]++
@@ -73,10 +72,9 @@ func (s *Server) Metrics() Metrics {
 		for k, v := range l.handshakes {
 			p.hs[k] = v
 		}
-		parts <- p
+		return p
 	})
-	close(parts)
-	for p := range parts {
+	for _, p := range parts {
 		for ph, n := range p.phases {
 			if n > 0 {
 				m.ConnsByPhase[phase(ph).String()] += n

@@ -377,6 +377,19 @@ func (s *Server) eachLoop(f func(*loop)) {
 	wg.Wait()
 }
 
+// perLoop runs f on every loop's goroutine, as eachLoop, and returns what each call returned.
+func perLoop[T any](s *Server, f func(*loop) T) []T {
+	var mu sync.Mutex
+	var out []T
+	s.eachLoop(func(l *loop) {
+		v := f(l)
+		mu.Lock()
+		out = append(out, v)
+		mu.Unlock()
+	})
+	return out
+}
+
 func (s *Server) loopList() []*loop {
 	if p := s.loopSet.Load(); p != nil {
 		return *p

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,16 +107,10 @@ func (d *daemon) Options() []admin.Option {
 	str("tls", "curves", c.TLS.Curves, "key exchange groups (tls.reload)")
 	str("tls", "config", c.TLS.ConfigFile, "tls.cfg profiles file (tls.reload)")
 	// Sort as the interface promises: by group, then name.
-	sortOptions(out)
+	slices.SortFunc(out, func(a, b admin.Option) int {
+		return cmp.Or(strings.Compare(a.Group, b.Group), strings.Compare(a.Name, b.Name))
+	})
 	return out
-}
-
-func sortOptions(o []admin.Option) {
-	for i := 1; i < len(o); i++ {
-		for j := i; j > 0 && (o[j].Group < o[j-1].Group || o[j].Group == o[j-1].Group && o[j].Name < o[j-1].Name); j-- {
-			o[j], o[j-1] = o[j-1], o[j]
-		}
-	}
 }
 
 func (d *daemon) Set(group, name string, v int64) error {
