@@ -114,45 +114,43 @@ const maxInt64 = int64(^uint64(0) >> 1)
 // registerParams builds the table of settings the reactor owns.
 func (s *Server) registerParams() {
 	s.params = map[string]*Param{}
-	dur := func(a *atomic.Int64, unit time.Duration) (func() int64, func(int64)) {
-		return func() int64 {
-				d := a.Load()
-				if d < 0 {
-					return -1
-				}
-				return d / int64(unit)
-			}, func(v int64) {
-				if v < 0 {
-					a.Store(-1)
-					return
-				}
-				a.Store(v * int64(unit))
+	// acc is a setting's getter and setter.
+	type acc struct {
+		get func() int64
+		set func(int64)
+	}
+	dur := func(a *atomic.Int64, unit time.Duration) acc {
+		return acc{func() int64 {
+			d := a.Load()
+			if d < 0 {
+				return -1
 			}
+			return d / int64(unit)
+		}, func(v int64) {
+			if v < 0 {
+				a.Store(-1)
+				return
+			}
+			a.Store(v * int64(unit))
+		}}
 	}
-	i64 := func(a *atomic.Int64) (func() int64, func(int64)) {
-		return a.Load, a.Store
-	}
-	add := func(group, name, unit, doc string, min, max int64, gs func() (func() int64, func(int64))) {
-		g, st := gs()
-		s.AddParam(group, name, unit, doc, min, max, g, st)
+	i64 := func(a *atomic.Int64) acc { return acc{a.Load, a.Store} }
+	add := func(group, name, unit, doc string, min, max int64, a acc) {
+		s.AddParam(group, name, unit, doc, min, max, a.get, a.set)
 	}
 	t := &s.tune
 	// Kamailio tls module (cfg group "tls").
 	add("tls", "con_ct_wq_max", "bytes", "clear text queued for one connection while its peer is not ready; -1 none", -1, maxInt64,
-		func() (func() int64, func(int64)) {
-			return s.ctwq.ConnLimit, s.ctwq.SetConnLimit
-		})
+		acc{s.ctwq.ConnLimit, s.ctwq.SetConnLimit})
 	add("tls", "ct_wq_max", "bytes", "clear text queued by all connections together; -1 none", -1, maxInt64,
-		func() (func() int64, func(int64)) { return s.ctwq.Limit, s.ctwq.SetLimit })
+		acc{s.ctwq.Limit, s.ctwq.SetLimit})
 	add("tls", "ct_wq_blk_size", "bytes", "block size of clear-text queues created from now on", 64, 1<<20,
-		func() (func() int64, func(int64)) {
-			return func() int64 { return int64(s.ctwq.BlockSize()) }, func(v int64) { s.ctwq.SetBlockSize(int(v)) }
-		})
+		acc{func() int64 { return int64(s.ctwq.BlockSize()) }, func(v int64) { s.ctwq.SetBlockSize(int(v)) }})
 	add("tls", "connection_timeout", "s", "idle connection timeout; any I/O extends it; -1 never", -1, 1<<31,
-		func() (func() int64, func(int64)) {
-			get, set := dur(&t.idle, time.Second)
-			return get, func(v int64) {
-				set(v)
+		func() acc {
+			idle := dur(&t.idle, time.Second)
+			return acc{idle.get, func(v int64) {
+				idle.set(v)
 				// Timers are armed for the old deadline; re-arm them so that a shorter timeout
 				// applies now, not when the old one would have fired.
 				s.eachLoop(func(l *loop) {
@@ -163,34 +161,30 @@ func (s *Server) registerParams() {
 						}
 					}
 				})
-			}
-		})
+			}}
+		}())
 	add("tls", "send_close_notify", "bool", "send close_notify before closing an established connection", 0, 1,
-		func() (func() int64, func(int64)) {
-			return func() int64 { return b2i(t.closeNotify.Load()) }, func(v int64) { t.closeNotify.Store(v != 0) }
-		})
+		acc{func() int64 { return b2i(t.closeNotify.Load()) }, func(v int64) { t.closeNotify.Store(v != 0) }})
 	// Kamailio core tcp settings (cfg group "tcp").
 	add("tcp", "conn_wq_max", "bytes", "bytes accepted for one socket that the kernel has not taken yet (tcp_conn_wq_max)", 1, maxInt64,
-		func() (func() int64, func(int64)) { return i64(&t.tcpConnWqMax) })
+		i64(&t.tcpConnWqMax))
 	add("tcp", "wq_max", "bytes", "the same, summed over every socket (tcp_wq_max); -1 none", -1, maxInt64,
-		func() (func() int64, func(int64)) { return s.sendq.Limit, s.sendq.SetLimit })
+		acc{s.sendq.Limit, s.sendq.SetLimit})
 	add("tcp", "send_timeout", "s", "queued outbound bytes must make progress within this", 1, 1<<31,
-		func() (func() int64, func(int64)) { return dur(&t.send, time.Second) })
+		dur(&t.send, time.Second))
 	add("tcp", "max_connections", "count", "client connections; more are closed at accept", 1, 1<<31,
-		func() (func() int64, func(int64)) { return i64(&t.maxConnections) })
+		i64(&t.maxConnections))
 	// tlsmux's own.
 	add("tlsmux", "hello_timeout", "ms", "from accept until a whole ClientHello has arrived", 1, 1<<31,
-		func() (func() int64, func(int64)) { return dur(&t.hello, time.Millisecond) })
+		dur(&t.hello, time.Millisecond))
 	add("tlsmux", "handshake_timeout", "ms", "from the ClientHello until the handshake completes", 1, 1<<31,
-		func() (func() int64, func(int64)) { return dur(&t.handshake, time.Millisecond) })
+		dur(&t.handshake, time.Millisecond))
 	add("tlsmux", "backend_dial_timeout", "ms", "connecting to the backend", 1, 1<<31,
-		func() (func() int64, func(int64)) { return dur(&t.dial, time.Millisecond) })
+		dur(&t.dial, time.Millisecond))
 	add("tlsmux", "max_handshakes", "count", "TLS handshakes in flight, all loops; more wait in WaitHello", 1, 1<<31,
-		func() (func() int64, func(int64)) {
-			return func() int64 { return int64(s.adm.Max()) }, func(v int64) { s.adm.SetMax(int(v)); s.kickWaiters(nil) }
-		})
+		acc{func() int64 { return int64(s.adm.Max()) }, func(v int64) { s.adm.SetMax(int(v)); s.kickWaiters(nil) }})
 	add("tlsmux", "max_waiting", "count", "whole ClientHellos waiting for admission, all loops; the oldest are shed beyond it", 1, 1<<31,
-		func() (func() int64, func(int64)) { return i64(&t.maxWaiting) })
+		i64(&t.maxWaiting))
 }
 
 func b2i(b bool) int64 {
